@@ -1,0 +1,110 @@
+"""The consent server: a Flask application built by create_app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from consent_server.config import DefaultConfig
+from consent_server.extensions import db, limiter, migrate, rest_api
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs that name no driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, instance/config.py, CONSENT_* and DATABASE_URL, tests."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(DefaultConfig)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CONSENT")
+        if os.environ.get("DATABASE_URL"):
+            app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    else:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.setdefault(
+        "SQLALCHEMY_DATABASE_URI", f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config.get("KEYS_DIR"):
+        app.config["KEYS_DIR"] = str(Path(app.instance_path) / "keys")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite serialises writers; wait for the lock instead of failing at once.
+        opts = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        opts.setdefault("connect_args", {"timeout": 30})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+    if int(app.config["PROXY_COUNT"]):
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "info": {"description": "Consent receipts, audit exports and site declarations."},
+        },
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    limiter.init_app(app)
+    rest_api.init_app(app)
+
+    from consent_server.keys import KeyStore
+
+    app.extensions["consent_keys"] = KeyStore(app.config["KEYS_DIR"])
+
+    from consent_server.api import admin, ops, public
+    from consent_server.demo import bp as demo_bp
+
+    rest_api.register_blueprint(public.blp)
+    rest_api.register_blueprint(admin.blp)
+    rest_api.register_blueprint(ops.blp)
+    app.register_blueprint(demo_bp)
+    _register_error_handlers(app)
+
+    from consent_server.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from consent_server import metrics
+
+    @app.after_request
+    def _count_rejections(response: Response) -> Response:
+        if 400 <= response.status_code < 500:
+            metrics.requests_rejected.labels(str(response.status_code)).inc()
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        db.session.rollback()
+        app.logger.error("database error on %s: %s", request.path, exc)
+        return rest_api.handle_http_exception(ServiceUnavailable("The database is unavailable."))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return rest_api.handle_http_exception(exc)
+        if app.testing and not app.config.get("PROPAGATE_TO_CLIENT"):
+            # A bug must fail the test that found it, never hide behind a 500.
+            raise exc
+        app.logger.exception("unhandled error on %s", request.path)
+        return rest_api.handle_http_exception(InternalServerError("Internal error."))

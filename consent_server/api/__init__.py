@@ -1,0 +1,1 @@
+"""HTTP views: they translate HTTP to service calls and back, nothing more."""

@@ -1,0 +1,76 @@
+"""Shared view helpers: token checks, CORS for site domains, JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Response, g, request
+from flask_smorest import abort
+
+from consent_server.services import tokens
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def require_token(role: str) -> Callable[[F], F]:
+    """Allow the view only with a live token of at least `role` for the site in the URL."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                abort(401, message="An admin token is required: Authorization: Bearer <token>.")
+            info = tokens.authenticate(secret.strip())
+            if info is None:
+                abort(401, message="The token is unknown or revoked.")
+            site = kwargs.get("site")
+            if site is not None and not info.can(role, site):
+                if info.site not in (None, site):
+                    abort(403, message=f"This token does not grant access to site {site!r}.")
+                abort(403, message=f"This action needs the {role} role.")
+            if site is None and info.site is not None:
+                abort(403, message="This action needs an operator token.")
+            g.token = info
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def origin_host(origin: str | None) -> str | None:
+    """The host of an Origin header, or None when absent or opaque."""
+    if not origin or origin == "null":
+        return None
+    try:
+        return urlsplit(origin).hostname
+    except ValueError:
+        return None
+
+
+def apply_cors(response: Response, domains: frozenset[str], methods: str) -> Response:
+    """Allow the calling origin when its host is one of the site's domains (any port)."""
+    origin = request.headers.get("Origin")
+    response.vary.add("Origin")
+    if host_allowed(origin_host(origin), domains):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = methods
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
+        response.headers["Access-Control-Expose-Headers"] = "ETag"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def host_allowed(host: str | None, domains: frozenset[str]) -> bool:
+    """Whether a host is one of the domains (a `*.example.se` entry covers subdomains)."""
+    if host is None:
+        return False
+    host = host.lower()
+    if host in domains:
+        return True
+    return any(d.startswith("*.") and host.endswith(d[1:]) for d in domains)

@@ -1,0 +1,126 @@
+"""The public API called by the banner: configuration, consent events, a visitor's history."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from consent_server import metrics
+from consent_server.api.common import apply_cors, host_allowed, origin_host
+from consent_server.extensions import limiter
+from consent_server.schemas import (
+    UUID4_RE,
+    BannerConfigSchema,
+    ConsentCreateSchema,
+    HistorySchema,
+    ReceiptCreatedSchema,
+)
+from consent_server.services.banner_config import choose_language, render_config
+from consent_server.services.receipts import ConsentRejected, consent_history, record_consent
+from consent_server.services.sites import SiteNotFound, SiteView, get_site_view
+
+blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Called by the banner.")
+
+
+def _site_or_404(site: str) -> SiteView:
+    try:
+        view = get_site_view(site)
+    except SiteNotFound:
+        abort(404, message=f"Unknown site {site!r}.")
+    if view.current is None:
+        abort(404, message=f"Site {site!r} has no declaration yet.")
+    return view
+
+
+@blp.before_request
+def _limit_body() -> None:
+    # The banner sends a few hundred bytes; refuse anything big before reading it.
+    request.max_content_length = current_app.config["PUBLIC_MAX_BODY"]
+
+
+@blp.after_request
+def _cors(response: Response) -> Response:
+    site = (request.view_args or {}).get("site")
+    if site is not None:
+        try:
+            domains = get_site_view(site).domains
+        except SiteNotFound:
+            return response
+        return apply_cors(response, domains, "GET, POST, OPTIONS")
+    if request.endpoint == "public.History":
+        host = origin_host(request.headers.get("Origin"))
+        return apply_cors(response, frozenset([host]) if host else frozenset(), "GET, OPTIONS")
+    return response
+
+
+@blp.route("/sites/<string:site>/config")
+class Config(MethodView):
+    """Banner configuration."""
+
+    @blp.doc(
+        parameters=[
+            {"in": "query", "name": "lang", "schema": {"type": "string"}, "required": False}
+        ]
+    )
+    @blp.response(200, BannerConfigSchema)
+    @blp.alt_response(304, description="Not modified (If-None-Match matched the ETag).")
+    def get(self, site: str) -> Response:
+        """The current revision's configuration in one language (strong ETag, 304)."""
+        view = _site_or_404(site)
+        lang = choose_language(
+            view.current.content, request.args.get("lang"), request.accept_languages.values()
+        )
+        body, etag = render_config(view, view.current, lang)
+        cfg = current_app.config
+        headers = {
+            "ETag": etag,
+            "Cache-Control": f"public, max-age={cfg['CONFIG_MAX_AGE']}, "
+            f"stale-while-revalidate={cfg['CONFIG_STALE_WHILE_REVALIDATE']}",
+            "Vary": "Accept-Language",
+        }
+        if etag in request.if_none_match:
+            return Response(status=304, headers=headers)
+        return Response(body, 200, headers=headers, mimetype="application/json")
+
+
+@blp.route("/sites/<string:site>/consents")
+class Consents(MethodView):
+    """Consent events."""
+
+    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_CONSENT"], methods=["POST"])]
+
+    @blp.arguments(ConsentCreateSchema)
+    @blp.response(201, ReceiptCreatedSchema)
+    def post(self, payload: dict, site: str) -> dict:
+        """Record one consent event; answers with the signed receipt once it is committed."""
+        view = _site_or_404(site)
+        host = origin_host(request.headers.get("Origin"))
+        if request.headers.get("Origin") and not host_allowed(host, view.domains):
+            abort(403, message=f"Origin {request.headers['Origin']!r} is not a domain of {site!r}.")
+        try:
+            receipt = record_consent(
+                view,
+                payload,
+                client_ip=request.remote_addr,
+                user_agent=request.headers.get("User-Agent"),
+            )
+        except ConsentRejected as exc:
+            abort(422, message=str(exc), errors={"json": exc.errors})
+        metrics.receipts_recorded.labels(site, payload["method"]).inc()
+        return receipt.__dict__
+
+
+@blp.route("/consents/<string:consent_id>")
+class History(MethodView):
+    """A visitor's own receipts."""
+
+    @blp.response(200, HistorySchema)
+    def get(self, consent_id: str) -> dict:
+        """The receipts recorded for this browser's consent id, newest first."""
+        if not re.match(UUID4_RE, consent_id):
+            abort(404, message="Unknown consent id.")
+        host = origin_host(request.headers.get("Origin"))
+        return {"consent_id": consent_id, "receipts": consent_history(consent_id, host)}

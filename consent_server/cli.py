@@ -1,0 +1,299 @@
+"""The consent-server command: sites, tokens, keys and the consent log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+import orjson
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from scanner.declaration import DeclarationError, parse_duration, read_declaration
+
+
+def _create_app() -> Flask:
+    from consent_server import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def cli() -> None:
+    """Self-hosted consent manager: declarations, receipts, audit exports."""
+
+
+def main() -> None:
+    """Entry point of the consent-server console script."""
+    cli(prog_name="consent-server")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(code)
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"Not an ISO-8601 date or time: {value!r}.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# -- sites -----------------------------------------------------------------------------------
+
+
+@click.group()
+def sites() -> None:
+    """Sites and their declarations."""
+
+
+@sites.command("apply")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def sites_apply(files: tuple[str, ...]) -> None:
+    """Validate declaration FILES (site.yaml) and create or update their sites."""
+    from consent_server.services.sites import apply_declaration
+
+    decls = []
+    for path in files:
+        try:
+            decls.append(read_declaration(path))
+        except DeclarationError as exc:
+            _fail(str(exc))
+    for decl in decls:
+        res = apply_declaration(decl)
+        if res.created:
+            what = f"created, revision {res.revision}"
+        elif res.new_revision:
+            what = f"updated, new revision {res.revision} (visitors will be asked again)"
+        elif res.changed:
+            what = f"updated (domains or scan settings), revision {res.revision} unchanged"
+        else:
+            what = f"unchanged, revision {res.revision}"
+        click.echo(f"{res.site}: {what}")
+
+
+@sites.command("list")
+@with_appcontext
+def sites_list() -> None:
+    """List sites with their current revision."""
+    from consent_server.services.sites import list_sites
+
+    rows = list_sites()
+    if not rows:
+        click.echo("No sites yet: consent-server sites apply site.yaml")
+    for site in rows:
+        rev = site.current_revision.number if site.current_revision else "-"
+        click.echo(f"{site.key:<24} rev {rev:<4} {site.name}  [{', '.join(site.domains)}]")
+
+
+@sites.command("show")
+@click.argument("site")
+@with_appcontext
+def sites_show(site: str) -> None:
+    """Show a site and its current declaration as JSON."""
+    from consent_server.services.sites import SiteNotFound, describe_site, get_site
+
+    try:
+        row = get_site(site)
+    except SiteNotFound:
+        _fail(f"Unknown site {site!r}.")
+    click.echo(orjson.dumps(describe_site(row), option=orjson.OPT_INDENT_2).decode())
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+@click.group()
+def tokens() -> None:
+    """Admin API tokens."""
+
+
+@tokens.command("create")
+@click.option("--site", help="The site the token is limited to.")
+@click.option("--operator", is_flag=True, help="A token for every site.")
+@click.option("--role", type=click.Choice(["auditor", "admin"]), required=True)
+@click.option("--label", default="", help="A note on who holds the token.")
+@with_appcontext
+def tokens_create(site: str | None, operator: bool, role: str, label: str) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    from consent_server.services.sites import SiteNotFound
+    from consent_server.services.tokens import create_token
+
+    if bool(site) == operator:
+        _fail("Give exactly one of --site SITE or --operator.")
+    try:
+        token, secret = create_token(site, role, label)
+    except SiteNotFound:
+        _fail(f"Unknown site {site!r}.")
+    click.echo(secret)
+    scope = f"site {site}" if site else "all sites"
+    click.echo(f"token {token.id} ({token.prefix}...): {role} of {scope}; shown only now", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("token")
+@with_appcontext
+def tokens_revoke(token: str) -> None:
+    """Revoke a token by id or by the prefix printed at creation."""
+    from consent_server.services.tokens import revoke_token
+
+    count = revoke_token(token)
+    if not count:
+        _fail(f"No live token matches {token!r}.", 1)
+    click.echo(f"revoked {count} token(s)")
+
+
+@tokens.command("list")
+@with_appcontext
+def tokens_list() -> None:
+    """List tokens (never their secrets)."""
+    from consent_server.services.tokens import list_tokens
+
+    for t in list_tokens():
+        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
+        scope = t.site.key if t.site else "*"
+        click.echo(f"{t.id:>4} {t.prefix}... {t.role:<8} {scope:<24} {state} {t.label}")
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys of receipts and seals."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Start signing with a new key; old public keys stay published."""
+    from flask import current_app
+
+    kid = current_app.extensions["consent_keys"].rotate()
+    click.echo(f"new signing key {kid}")
+
+
+@keys.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """List the public keys (current first)."""
+    from flask import current_app
+
+    for i, jwk in enumerate(current_app.extensions["consent_keys"].jwks()["keys"]):
+        click.echo(f"{jwk['kid']}{'  (current)' if i == 0 else ''}")
+
+
+# -- log -------------------------------------------------------------------------------------
+
+
+@click.group()
+def log() -> None:
+    """The consent log: seal, export, verify, purge."""
+
+
+@log.command("seal")
+@click.option("--site", help="Seal one site only.")
+@with_appcontext
+def log_seal(site: str | None) -> None:
+    """Seal every receipt not yet sealed into signed, chained Merkle roots."""
+    from consent_server.services.seals import seal_all, seal_site
+
+    results = seal_site(site) if site else seal_all()
+    for r in results:
+        click.echo(f"{r.site}: seal {r.sequence} over {r.tree_size} receipts, root {r.root[:16]}")
+    if not results:
+        click.echo("nothing to seal")
+
+
+@log.command("export")
+@click.option("--site", required=True)
+@click.option("--since", help="ISO-8601 date or time (UTC when no offset).")
+@click.option("--until", help="ISO-8601 date or time, exclusive.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--bundle", type=click.Path(dir_okay=False), help="Write a verifiable zip here.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default stdout).")
+@click.option("--no-seal", is_flag=True, help="Do not seal pending receipts first.")
+@with_appcontext
+def log_export(
+    site: str,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    bundle: str | None,
+    output: str | None,
+    no_seal: bool,
+) -> None:
+    """Export a site's receipts as JSONL or CSV, or as an audit bundle (--bundle)."""
+    from consent_server.services import export
+    from consent_server.services.seals import seal_site
+    from consent_server.services.sites import SiteNotFound, get_site
+
+    try:
+        get_site(site)
+    except SiteNotFound:
+        _fail(f"Unknown site {site!r}.")
+    if not no_seal:
+        seal_site(site)
+    scope = export.export_scope(site, _parse_time(since), _parse_time(until))
+    if bundle:
+        manifest = export.write_bundle(scope, bundle)
+        counts = manifest["counts"]
+        click.echo(f"{bundle}: {counts['receipts']} receipts, {counts['seals']} seals", err=True)
+        return
+    if output:
+        with open(output, "wb") as fh:
+            size = export.write_export(scope, fmt, fh)
+        click.echo(f"{output}: {size} bytes", err=True)
+    else:
+        export.write_export(scope, fmt, sys.stdout.buffer)
+
+
+@log.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seals", type=click.Path(exists=True, dir_okay=False), help="Seals (JSONL).")
+@click.option("--jwks", type=click.Path(exists=True, dir_okay=False), help="Trusted keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Also fail when some receipts are not sealed.")
+def log_verify(path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool) -> None:
+    """Verify an export offline; exit 1 when anything was modified, removed, inserted or reordered."""
+    from consent_server.verify import verify_path
+
+    try:
+        report = verify_path(path, seals=seals, jwks=jwks)
+    except (ValueError, KeyError, OSError) as exc:
+        _fail(f"Cannot verify {path}: {exc}")
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(report.summary())
+    if not report.ok or (strict and report.unsealed):
+        sys.exit(1)
+
+
+@log.command("purge")
+@click.option("--older-than", required=True, help="ISO-8601 duration, e.g. P36M.")
+@click.option("--site", help="One site only.")
+@click.option("--dry-run", is_flag=True, help="Only count.")
+@with_appcontext
+def log_purge(older_than: str, site: str | None, dry_run: bool) -> None:
+    """Remove personal content of sealed receipts older than a duration; hashes stay."""
+    from consent_server.services.retention import purge_receipts
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        _fail(str(exc))
+    count = purge_receipts(age, site, dry_run=dry_run)
+    click.echo(f"{'would purge' if dry_run else 'purged'} {count} receipts older than {older_than}")
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the command groups to the app's CLI."""
+    for group in (sites, tokens, keys, log):
+        app.cli.add_command(group)

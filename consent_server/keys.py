@@ -1,0 +1,136 @@
+"""Ed25519 signing keys kept as files outside the database, with rotation and a JWKS."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+CURRENT_FILE = "current"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
+    """The JWK of an Ed25519 public key, with its RFC 7638 thumbprint as kid."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    x = _b64url(raw)
+    thumb = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"))
+    kid = _b64url(hashlib.sha256(thumb.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}
+
+
+def jwk_to_public_key(jwk: dict[str, Any]) -> Ed25519PublicKey:
+    """Load an Ed25519 public key from its JWK."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise ValueError("only Ed25519 (OKP) keys are supported")
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private key with its kid."""
+
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    def sign(self, payload: dict[str, Any], typ: str) -> str:
+        """Sign a JSON payload as a compact JWS (EdDSA) with kid in the header."""
+        return jwt.encode(
+            payload, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": typ}
+        )
+
+
+class KeyStore:
+    """A folder of PEM private keys (mode 0600) and a `current` file naming the active kid."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._cache: dict[str, Ed25519PrivateKey] = {}
+
+    def _write_new_key(self) -> str:
+        key = Ed25519PrivateKey.generate()
+        kid = public_jwk(key.public_key())["kid"]
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Write to a private temporary file and link it into place, so a reader never sees
+        # a half-written key and the key is never readable by others, even for a moment.
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".new-")
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.directory / f"{kid}.pem")
+        return kid
+
+    def _set_current(self, kid: str, *, only_if_absent: bool) -> None:
+        path = self.directory / CURRENT_FILE
+        if only_if_absent:
+            # Several workers may start at once: the first to create `current` wins.
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(kid + "\n")
+            return
+        tmp = self.directory / f".{CURRENT_FILE}.tmp"
+        tmp.write_text(kid + "\n")
+        os.replace(tmp, path)
+
+    def ensure(self) -> str:
+        """Create the first key if there is none; return the current kid."""
+        path = self.directory / CURRENT_FILE
+        if not path.exists():
+            kid = self._write_new_key()
+            self._set_current(kid, only_if_absent=True)
+        return path.read_text().strip()
+
+    def rotate(self) -> str:
+        """Make a new current key; old public keys stay published so old signatures verify."""
+        self.ensure()
+        kid = self._write_new_key()
+        self._set_current(kid, only_if_absent=False)
+        return kid
+
+    def _load(self, kid: str) -> Ed25519PrivateKey:
+        if kid not in self._cache:
+            pem = (self.directory / f"{kid}.pem").read_bytes()
+            key = serialization.load_pem_private_key(pem, password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError(f"key {kid} is not an Ed25519 key")
+            self._cache[kid] = key
+        return self._cache[kid]
+
+    def current(self) -> SigningKey:
+        """The key that signs new receipts and seals."""
+        kid = self.ensure()
+        return SigningKey(kid, self._load(kid))
+
+    def kids(self) -> list[str]:
+        """Every kid in the folder, oldest first."""
+        files = sorted(self.directory.glob("*.pem"), key=lambda p: p.stat().st_mtime)
+        return [p.stem for p in files]
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """All public keys, current first."""
+        current = self.ensure()
+        ordered = [current] + [k for k in reversed(self.kids()) if k != current]
+        return {"keys": [public_jwk(self._load(k).public_key()) for k in ordered]}

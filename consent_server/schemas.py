@@ -1,0 +1,188 @@
+"""Marshmallow schemas at the HTTP edge; they also generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from consent_server.services.receipts import METHODS
+from scanner.declaration import LANGUAGE_RE, SITE_KEY_RE
+
+UUID4_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+StrictBool = fields.Boolean(truthy={True}, falsy={False})
+
+
+class _In(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class SitePathSchema(_In):
+    """The site key in a URL."""
+
+    site = fields.String(required=True, validate=validate.Regexp(SITE_KEY_RE))
+
+
+class ConfigQuerySchema(_In):
+    """Query of the banner configuration."""
+
+    lang = fields.String(validate=validate.Length(max=35))
+
+
+class ConsentCreateSchema(_In):
+    """One consent event from the banner."""
+
+    consent_id = fields.String(
+        required=True,
+        validate=validate.Regexp(UUID4_RE, error="Must be a lower-case UUID version 4."),
+    )
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
+    decisions = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=32)),
+        values=fields.Boolean(truthy={True}, falsy={False}),
+        required=True,
+        validate=validate.Length(max=32),
+    )
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    language = fields.String(validate=validate.Regexp(LANGUAGE_RE, error="Not a language code."))
+    page_url = fields.Url(
+        schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048)
+    )
+    gpc = fields.Boolean(truthy={True}, falsy={False}, load_default=False)
+
+
+class ReceiptCreatedSchema(Schema):
+    """The answer to a recorded consent."""
+
+    receipt_id = fields.String(required=True)
+    consent_id = fields.String(required=True)
+    recorded_at = fields.String(required=True)
+    receipt = fields.String(required=True, metadata={"description": "Compact JWS (EdDSA)."})
+    record_hash = fields.String(required=True)
+
+
+class HistoryItemSchema(Schema):
+    """One receipt in a browser's history."""
+
+    record = fields.Dict(required=True)
+    record_hash = fields.String(required=True)
+    seal = fields.Integer(allow_none=True)
+
+
+class HistorySchema(Schema):
+    """A browser's own receipts."""
+
+    consent_id = fields.String(required=True)
+    receipts = fields.List(fields.Nested(HistoryItemSchema), required=True)
+
+
+class ConsentIdPathSchema(_In):
+    """The consent id in a URL."""
+
+    consent_id = fields.String(required=True, validate=validate.Regexp(UUID4_RE))
+
+
+class BannerConfigSchema(Schema):
+    """The banner configuration of one revision in one language."""
+
+    site = fields.String()
+    name = fields.String()
+    revision = fields.Integer()
+    revision_hash = fields.String()
+    language = fields.String()
+    languages = fields.List(fields.String())
+    policy_url = fields.String(allow_none=True)
+    consent_lifetime = fields.String()
+    consent_lifetime_days = fields.Integer()
+    categories = fields.List(fields.Dict())
+    cookies = fields.List(fields.Dict())
+    texts = fields.Dict()
+
+
+class ApplyResultSchema(Schema):
+    """What applying a declaration did."""
+
+    site = fields.String()
+    created = fields.Boolean()
+    revision = fields.Integer()
+    new_revision = fields.Boolean()
+    changed = fields.Boolean()
+
+
+class SiteSchema(Schema):
+    """A site with its current revision."""
+
+    site = fields.String()
+    name = fields.String()
+    domains = fields.List(fields.String())
+    scan = fields.Dict(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    revision = fields.Integer(allow_none=True)
+    revision_hash = fields.String(allow_none=True)
+    revision_created_at = fields.DateTime(allow_none=True)
+    declaration = fields.Dict(allow_none=True)
+
+
+class ExportQuerySchema(_In):
+    """Range and format of an export."""
+
+    since = fields.AwareDateTime(default_timezone=None)
+    until = fields.AwareDateTime(default_timezone=None)
+    format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
+
+
+class SealOutSchema(Schema):
+    """A seal as published."""
+
+    sequence = fields.Integer()
+    payload = fields.Dict()
+    signature = fields.String()
+    kid = fields.String()
+    leaves = fields.String(metadata={"description": "base64 of (uuid 16 B + sha256 32 B) per leaf"})
+
+
+class SealListSchema(Schema):
+    """A site's seals."""
+
+    site = fields.String()
+    seals = fields.List(fields.Nested(SealOutSchema))
+
+
+class StatsQuerySchema(_In):
+    """Range and bucket of statistics."""
+
+    since = fields.AwareDateTime(default_timezone=None)
+    until = fields.AwareDateTime(default_timezone=None)
+    interval = fields.String(load_default="day", validate=validate.OneOf(["day"]))
+
+
+class StatsBucketSchema(Schema):
+    """Counts of one day."""
+
+    date = fields.String()
+    total = fields.Integer()
+    methods = fields.Dict(keys=fields.String(), values=fields.Integer())
+    granted = fields.Dict(keys=fields.String(), values=fields.Integer())
+    grant_rate = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class StatsSchema(Schema):
+    """Consent statistics of a site."""
+
+    site = fields.String()
+    interval = fields.String()
+    categories = fields.List(fields.String())
+    buckets = fields.List(fields.Nested(StatsBucketSchema))
+
+
+class JwksSchema(Schema):
+    """A JSON Web Key Set."""
+
+    keys = fields.List(fields.Dict())
+
+
+class HealthSchema(Schema):
+    """Liveness and readiness."""
+
+    status = fields.String()
+    database = fields.String()

@@ -1,0 +1,215 @@
+"""Streaming exports of the consent log (JSONL, CSV) and self-verifying audit bundles."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from flask import current_app
+from sqlalchemy import and_, select
+
+from consent_server.extensions import db
+from consent_server.keys import KeyStore
+from consent_server.models import ConsentReceipt, Seal, Site
+from consent_server.services.seals import seal_document
+
+BATCH_ROWS = 5000
+CHUNK_BYTES = 256 * 1024
+CSV_COLUMNS = (
+    "receipt_id",
+    "consent_id",
+    "recorded_at",
+    "site",
+    "revision",
+    "method",
+    "decisions",
+    "language",
+    "gpc",
+    "page_url",
+    "user_agent_family",
+    "ip_truncated",
+    "record_hash",
+    "seal",
+    "leaf",
+)
+BUNDLE_FORMAT = "consent-log-bundle/1"
+
+VERIFY_TEXT = """How to verify this consent-log export
+=====================================
+
+This bundle holds:
+  receipts.jsonl  one receipt a line, in log order: {{"seal", "leaf", "record_hash", "record"}}
+  seals.jsonl     the signed seals covering those receipts, with their leaf lists
+  jwks.json       the public keys of the server that signed the seals ({server_hint})
+  manifest.json   what was exported, when, and how many lines each file has
+
+Each record's hash is the SHA-256 of its canonical JSON (keys sorted, no whitespace,
+UTF-8). Each seal is an Ed25519-signed (JWS, EdDSA) Merkle root in the manner of RFC 6962
+over the record hashes of its receipts, and names the hash of the site's previous seal.
+
+Verify offline, without the server:
+
+    consent-server log verify {name}
+    consent-server log verify {name} --jwks jwks-from-the-server.json
+
+The second form pins the public key you fetched yourself from the server's
+/.well-known/jwks.json, so a bundle whose keys were replaced is caught too. The command
+names every receipt that was modified, removed, inserted or reordered and every seal
+that is broken, and exits with status 1 when anything is wrong.
+"""
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """The seals and unsealed receipts an export covers."""
+
+    site: Site
+    seals: list[Seal]
+    since: dt.datetime | None
+    until: dt.datetime | None
+
+
+def export_scope(
+    site_key: str, since: dt.datetime | None, until: dt.datetime | None
+) -> ExportScope:
+    """Whole seals that hold a receipt in [since, until), so every exported seal can be checked."""
+    site = db.session.execute(select(Site).where(Site.key == site_key)).scalar_one()
+    query = select(Seal).where(Seal.site_id == site.id).order_by(Seal.sequence)
+    if since is not None:
+        query = query.where(Seal.last_recorded_at >= since)
+    if until is not None:
+        query = query.where(Seal.first_recorded_at < until)
+    seals = list(db.session.execute(query).scalars())
+    return ExportScope(site, seals, since, until)
+
+
+def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
+    """(record, record_hash, receipt_id, purged_at, seal sequence, leaf) in log order."""
+    r = ConsentReceipt
+    cols = (r.record, r.record_hash, r.receipt_id, r.purged_at, r.seal_id, r.leaf_index)
+    sequences = {s.id: s.sequence for s in scope.seals}
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS)
+        if scope.seals:
+            # Seal ids grow with their sequence, so one index range scan gives log order.
+            sealed = (
+                select(*cols)
+                .where(
+                    r.site_id == scope.site.id,
+                    r.seal_id.between(scope.seals[0].id, scope.seals[-1].id),
+                )
+                .order_by(r.seal_id, r.leaf_index)
+            )
+            for row in conn.execute(sealed):
+                sequence = sequences.get(row[4])
+                if sequence is not None:
+                    yield (*row[:4], sequence, row[5])
+        conds = [r.site_id == scope.site.id, r.seal_id.is_(None)]
+        if scope.since is not None:
+            conds.append(r.recorded_at >= scope.since)
+        if scope.until is not None:
+            conds.append(r.recorded_at < scope.until)
+        for row in conn.execute(select(*cols).where(and_(*conds)).order_by(r.id)):
+            yield (*row[:4], None, None)
+
+
+def _jsonl_line(row: tuple[Any, ...]) -> bytes:
+    record, digest, receipt_id, purged_at, sequence, leaf = row
+    seal = b"null" if sequence is None else str(sequence).encode()
+    leaf_b = b"null" if leaf is None else str(leaf).encode()
+    head = b'{"seal":' + seal + b',"leaf":' + leaf_b + b',"record_hash":"' + digest.encode() + b'"'
+    if record is None:
+        return head + b',"record":null,"receipt_id":"' + receipt_id.encode() + b'","purged":true}\n'
+    # The stored record already is canonical JSON: it is written out byte for byte.
+    return head + b',"record":' + record.encode("utf-8") + b"}\n"
+
+
+def _chunked(lines: Iterator[bytes]) -> Iterator[bytes]:
+    buf: list[bytes] = []
+    size = 0
+    for line in lines:
+        buf.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield b"".join(buf)
+            buf, size = [], 0
+    if buf:
+        yield b"".join(buf)
+
+
+def iter_jsonl(scope: ExportScope) -> Iterator[bytes]:
+    """The export as JSON Lines, in chunks, with constant memory."""
+    return _chunked(_jsonl_line(row) for row in _rows(scope))
+
+
+def iter_csv(scope: ExportScope) -> Iterator[bytes]:
+    """The export as CSV (one column per field; decisions as JSON), in chunks."""
+
+    def lines() -> Iterator[bytes]:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for record, digest, receipt_id, _purged, sequence, leaf in _rows(scope):
+            rec = orjson.loads(record) if record is not None else {"receipt_id": receipt_id}
+            rec["decisions"] = orjson.dumps(rec["decisions"]).decode() if "decisions" in rec else ""
+            rec.update(record_hash=digest, seal=sequence, leaf=leaf)
+            writer.writerow(["" if rec.get(c) is None else rec.get(c) for c in CSV_COLUMNS])
+            if out.tell() >= CHUNK_BYTES:
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue().encode("utf-8")
+
+    return (chunk for chunk in lines() if chunk)
+
+
+def iter_seals(scope: ExportScope) -> Iterator[bytes]:
+    """The covered seals, one JSON document a line."""
+    for seal in scope.seals:
+        yield orjson.dumps(seal_document(seal)) + b"\n"
+
+
+def write_export(scope: ExportScope, fmt: str, out: IO[bytes]) -> int:
+    """Write a JSONL or CSV export to a binary stream; return the bytes written."""
+    written = 0
+    for chunk in iter_jsonl(scope) if fmt == "jsonl" else iter_csv(scope):
+        out.write(chunk)
+        written += len(chunk)
+    return written
+
+
+def write_bundle(scope: ExportScope, path: str | Path, server_hint: str = "") -> dict[str, Any]:
+    """Write a zip an auditor verifies offline: receipts, seals, public keys, instructions."""
+    store: KeyStore = current_app.extensions["consent_keys"]
+    counts = {"receipts": 0, "seals": len(scope.seals)}
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        with zf.open("receipts.jsonl", "w", force_zip64=True) as fh:
+            for chunk in iter_jsonl(scope):
+                counts["receipts"] += chunk.count(b"\n")
+                fh.write(chunk)
+        with zf.open("seals.jsonl", "w", force_zip64=True) as fh:
+            for line in iter_seals(scope):
+                fh.write(line)
+        zf.writestr("jwks.json", orjson.dumps(store.jwks(), option=orjson.OPT_INDENT_2))
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "site": scope.site.key,
+            "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+            "since": scope.since.isoformat() if scope.since else None,
+            "until": scope.until.isoformat() if scope.until else None,
+            "first_seal": scope.seals[0].sequence if scope.seals else None,
+            "last_seal": scope.seals[-1].sequence if scope.seals else None,
+            "counts": counts,
+        }
+        zf.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        hint = server_hint or "its /.well-known/jwks.json"
+        zf.writestr("VERIFY.txt", VERIFY_TEXT.format(name=path.name, server_hint=hint))
+    return manifest

@@ -1,0 +1,201 @@
+"""Recording consent receipts: validate, build the canonical record, store, sign."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from flask import current_app
+from sqlalchemy import insert, select
+
+from consent_server.extensions import db
+from consent_server.keys import KeyStore, SigningKey
+from consent_server.ledger import canonical, sha256_hex
+from consent_server.models import ConsentReceipt, Seal, Site
+from consent_server.services.sites import RevisionView, SiteView, get_revision
+from consent_server.services.tx import transaction
+
+SCHEMA_VERSION = "1"
+RECEIPT_TYP = "consent-receipt+jwt"
+METHODS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
+
+
+class ConsentRejected(ValueError):
+    """A consent event that cannot be recorded; `errors` maps fields to messages."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+@dataclass(frozen=True)
+class RecordedReceipt:
+    """What the banner gets back."""
+
+    receipt_id: str
+    consent_id: str
+    recorded_at: str
+    receipt: str
+    record_hash: str
+
+
+def truncate_ip(address: str | None) -> str | None:
+    """The client's network, never its address: IPv4 /24, IPv6 /48."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+@lru_cache(maxsize=4096)
+def user_agent_family(user_agent: str | None) -> str | None:
+    """The browser family only (e.g. "Chrome"), never the full user-agent string."""
+    if not user_agent:
+        return None
+    from ua_parser import parse_user_agent
+
+    parsed = parse_user_agent(user_agent[:1000])
+    return parsed.family if parsed else "Other"
+
+
+def clean_page_url(url: str | None) -> str | None:
+    """The page URL without query string and fragment, which may carry personal data."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def check_decisions(
+    revision: RevisionView, decisions: dict[str, bool], method: str
+) -> dict[str, bool]:
+    """Complete and check decisions against the revision's categories and the method."""
+    unknown = sorted(set(decisions) - set(revision.categories))
+    if unknown:
+        raise ConsentRejected(
+            "Unknown categories for this revision.",
+            {"decisions": [f"Unknown category: {k}." for k in unknown]},
+        )
+    for key in revision.required:
+        if decisions.get(key) is False:
+            raise ConsentRejected(
+                f"The {key} category is always granted and cannot be refused.",
+                {f"decisions.{key}": ["Cannot be false: this category is required."]},
+            )
+    full = {
+        k: (k in revision.required) or bool(decisions.get(k, False)) for k in revision.categories
+    }
+    optional = [k for k in revision.categories if k not in revision.required]
+    if method == "accept_all" and not all(full[k] for k in optional):
+        raise ConsentRejected(
+            "accept_all must grant every category.", {"method": ["Inconsistent."]}
+        )
+    if method in ("reject_all", "withdraw", "gpc") and any(full[k] for k in optional):
+        raise ConsentRejected(
+            f"{method} must refuse every category that is not required.",
+            {"method": ["Inconsistent."]},
+        )
+    return full
+
+
+def isoformat(moment: dt.datetime) -> str:
+    """UTC timestamp with microseconds and a Z, as stored in records."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_consent(
+    site: SiteView,
+    payload: dict[str, Any],
+    *,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> RecordedReceipt:
+    """Store one consent event and return its signed receipt; acknowledged only once committed."""
+    try:
+        revision = get_revision(site, payload["revision"])
+    except LookupError as exc:
+        raise ConsentRejected(
+            f"Revision {payload['revision']} does not exist for site {site.key}.",
+            {"revision": ["No such revision."]},
+        ) from exc
+    method = payload["method"]
+    decisions = check_decisions(revision, payload["decisions"], method)
+    now = dt.datetime.now(dt.UTC)
+    receipt_id = str(uuid.uuid4())
+    languages = revision.content.get("languages") or []
+    language = payload.get("language")
+    if language not in languages:
+        language = revision.content.get("default_language")
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "receipt_id": receipt_id,
+        "consent_id": payload["consent_id"],
+        "site": site.key,
+        "controller": site.name,
+        "policy_url": revision.content.get("policy_url"),
+        "revision": revision.number,
+        "revision_hash": revision.content_hash,
+        "decisions": decisions,
+        "method": method,
+        "language": language,
+        "gpc": bool(payload.get("gpc", False)),
+        "page_url": clean_page_url(payload.get("page_url")),
+        "recorded_at": isoformat(now),
+        "user_agent_family": user_agent_family(user_agent),
+        "ip_truncated": truncate_ip(client_ip),
+    }
+    body = canonical(record)
+    digest = sha256_hex(body)
+    token = _signing_key().sign(record, RECEIPT_TYP)
+    # Core insert: the hot path of the service, and nothing here needs the ORM's unit of work.
+    with transaction() as session:
+        session.execute(
+            insert(ConsentReceipt),
+            {
+                "receipt_id": receipt_id,
+                "consent_id": payload["consent_id"],
+                "site_id": site.id,
+                "revision_id": revision.id,
+                "method": method,
+                "decisions": decisions,
+                "recorded_at": now,
+                "record": body.decode("utf-8"),
+                "record_hash": digest,
+            },
+        )
+    return RecordedReceipt(receipt_id, payload["consent_id"], record["recorded_at"], token, digest)
+
+
+def _signing_key() -> SigningKey:
+    store: KeyStore = current_app.extensions["consent_keys"]
+    return store.current()
+
+
+def consent_history(consent_id: str, allowed_hosts: str | None = None) -> list[dict[str, Any]]:
+    """A browser's own receipts, newest first; limited to sites that list the calling host."""
+    rows = db.session.execute(
+        select(ConsentReceipt.record, ConsentReceipt.record_hash, Seal.sequence, Site.domains)
+        .join(Site, Site.id == ConsentReceipt.site_id)
+        .outerjoin(Seal, Seal.id == ConsentReceipt.seal_id)
+        .where(ConsentReceipt.consent_id == consent_id, ConsentReceipt.record.is_not(None))
+        .order_by(ConsentReceipt.id.desc())
+        .limit(200)
+    ).all()
+    out = []
+    for record, digest, sequence, domains in rows:
+        if allowed_hosts is not None and allowed_hosts not in domains:
+            continue
+        out.append({"record": orjson.loads(record), "record_hash": digest, "seal": sequence})
+    return out
