@@ -81,7 +81,7 @@ class Config(MethodView):
             f"stale-while-revalidate={cfg['CONFIG_STALE_WHILE_REVALIDATE']}",
             "Vary": "Accept-Language",
         }
-        if etag in request.if_none_match:
+        if request.if_none_match.contains(etag[1:-1]) or request.if_none_match.star_tag:
             return Response(status=304, headers=headers)
         return Response(body, 200, headers=headers, mimetype="application/json")
 
