@@ -68,12 +68,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["consent_keys"] = KeyStore(app.config["KEYS_DIR"])
 
     from consent_server.api import admin, ops, public
+    from consent_server.banner import bp as banner_bp
     from consent_server.demo import bp as demo_bp
 
     rest_api.register_blueprint(public.blp)
     rest_api.register_blueprint(admin.blp)
     rest_api.register_blueprint(ops.blp)
     app.register_blueprint(demo_bp)
+    app.register_blueprint(banner_bp)
     _register_error_handlers(app)
 
     from consent_server.cli import register_commands
@@ -93,18 +95,61 @@ def _register_error_handlers(app: Flask) -> None:
             metrics.requests_rejected.labels(str(response.status_code)).inc()
         return response
 
+    # Replaces flask-smorest's handler so that every error has the contract's shape.
+    app.register_error_handler(HTTPException, json_error)
+
     @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> Response:
+    def _database_down(exc: OperationalError) -> tuple[dict, int, dict]:
         db.session.rollback()
         app.logger.error("database error on %s: %s", request.path, exc)
-        return rest_api.handle_http_exception(ServiceUnavailable("The database is unavailable."))
+        return json_error(ServiceUnavailable("The database is unavailable."))
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception) -> tuple[dict, int, dict]:
         if isinstance(exc, HTTPException):
-            return rest_api.handle_http_exception(exc)
+            return json_error(exc)
         if app.testing and not app.config.get("PROPAGATE_TO_CLIENT"):
             # A bug must fail the test that found it, never hide behind a 500.
             raise exc
         app.logger.exception("unhandled error on %s", request.path)
-        return rest_api.handle_http_exception(InternalServerError("Internal error."))
+        return json_error(InternalServerError("Internal error."))
+
+
+# Shown when a refusal carries no message of its own (404 routes, 405, 413, webargs errors).
+ERROR_MESSAGES = {
+    400: "The request is malformed.",
+    401: "Authentication is required.",
+    403: "Not allowed.",
+    404: "No such resource.",
+    405: "This method is not allowed here.",
+    413: "The request body is too large.",
+    414: "The URL is too long.",
+    415: "Unsupported Content-Type.",
+    422: "The request is invalid; see errors.",
+    429: "Too many requests; slow down.",
+}
+
+
+def json_error(exc: HTTPException) -> tuple[dict, int, dict]:
+    """The contract's error body {code, status, message, errors?} for any HTTP error."""
+    payload, code, headers = rest_api.handle_http_exception(exc)
+    if "message" not in payload:
+        errors = payload.get("errors")
+        if code in (400, 422) and isinstance(errors, dict) and errors.get("json") == [
+            "Invalid JSON body."
+        ]:
+            payload["message"] = "Malformed JSON body."
+        elif code == 422 and isinstance(errors, dict) and errors:
+            payload["message"] = "Invalid request: " + "; ".join(
+                f"{where} {', '.join(map(str, fields))}" if isinstance(fields, dict) else where
+                for where, fields in errors.items()
+            )
+            payload["message"] += "."
+        elif code == 429:
+            payload["message"] = f"Too many requests: the limit is {exc.description}."
+        else:
+            payload["message"] = ERROR_MESSAGES.get(code) or exc.description or exc.name
+    # Keep Allow (405), Retry-After (429/503) and the like; the body is JSON.
+    extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    extra.update(headers or {})
+    return payload, code, extra

@@ -44,6 +44,15 @@ TEXT_KEYS = (
     "cookie_settings",
     "consent_id",
     "download_receipt",
+    "choice_date",
+    "gpc_note",
+    "blocked",
+    "allow",
+    "col_name",
+    "col_provider",
+    "col_lifetime",
+    "col_purpose",
+    "session",
 )
 GOOGLE_CONSENT_TYPES = (
     "ad_storage",
@@ -115,6 +124,15 @@ REVISION_FIELDS = (
 )
 
 
+class FullMatch(validate.Regexp):
+    """validate.Regexp on the whole string: a trailing newline does not slip past `$`."""
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class DeclarationError(ValueError):
     """A declaration that does not validate; `errors` maps field paths to messages."""
 
@@ -128,13 +146,19 @@ class DeclarationError(ValueError):
 
 def parse_duration(value: str) -> dt.timedelta:
     """Parse an ISO-8601 duration such as P12M, P2Y, P90D or PT30M into a timedelta."""
-    if not isinstance(value, str) or not value.startswith("P"):
+    # fullmatch: no whitespace or trailing newline, which isodate's `$` would let through.
+    if not isinstance(value, str) or not re.fullmatch(r"P[0-9YMWDTHS.,]+", value):
         raise ValueError(f"not an ISO-8601 duration: {value!r}")
-    parsed = isodate.parse_duration(value)
-    if isinstance(parsed, isodate.Duration):
-        # Months and years have no fixed length; use the Gregorian averages for comparisons.
-        days = float(parsed.years) * 365.2425 + float(parsed.months) * 30.436875
-        parsed = parsed.tdelta + dt.timedelta(days=days)
+    try:
+        parsed = isodate.parse_duration(value)
+        if isinstance(parsed, isodate.Duration):
+            # Months and years have no fixed length; use the Gregorian averages for comparisons.
+            days = float(parsed.years) * 365.2425 + float(parsed.months) * 30.436875
+            parsed = parsed.tdelta + dt.timedelta(days=days)
+    except OverflowError as exc:
+        raise ValueError(f"duration out of range: {value!r}") from exc
+    except isodate.ISO8601Error as exc:
+        raise ValueError(f"not an ISO-8601 duration: {value!r}") from exc
     if parsed <= dt.timedelta(0):
         raise ValueError(f"duration must be positive: {value!r}")
     return parsed
@@ -143,10 +167,8 @@ def parse_duration(value: str) -> dt.timedelta:
 def _validate_duration(value: str) -> None:
     try:
         parse_duration(value)
-    except (ValueError, isodate.ISO8601Error) as exc:
-        raise ValidationError(
-            f"Not an ISO-8601 duration such as P12M, P90D or PT30M: {value!r}."
-        ) from exc
+    except ValueError as exc:
+        raise ValidationError(f"Must be an ISO-8601 duration such as P12M, P90D or PT30M; {exc}.") from exc
 
 
 def _validate_lifetime(value: str) -> None:
@@ -154,8 +176,14 @@ def _validate_lifetime(value: str) -> None:
         _validate_duration(value)
 
 
+def _validate_single_line(value: str) -> None:
+    # The name is stored in a plain text column: PostgreSQL refuses NUL in text.
+    if not value.isprintable():
+        raise ValidationError("Must be one line of printable text (no control characters).")
+
+
 def _validate_hostname(value: str) -> None:
-    if not HOSTNAME_RE.match(value):
+    if not HOSTNAME_RE.fullmatch(value):
         raise ValidationError(f"Not a host name: {value!r}.")
 
 
@@ -178,13 +206,13 @@ def _validate_timezone(value: str) -> None:
 
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: name too long
         raise ValidationError(f"Unknown time zone: {value!r}.") from exc
 
 
 def _localized(max_len: int = MAX_TEXT, **kwargs: Any) -> fields.Dict:
     return fields.Dict(
-        keys=fields.String(validate=validate.Regexp(LANGUAGE_RE, error="Not a language code.")),
+        keys=fields.String(validate=FullMatch(LANGUAGE_RE, error="Not a language code.")),
         values=fields.String(validate=validate.Length(max=max_len)),
         **kwargs,
     )
@@ -200,7 +228,7 @@ class CategorySchema(_Strict):
 
     key = fields.String(
         required=True,
-        validate=validate.Regexp(CATEGORY_KEY_RE, error="Must match [a-z][a-z0-9_-]{0,31}."),
+        validate=FullMatch(CATEGORY_KEY_RE, error="Must match [a-z][a-z0-9_-]{0,31}."),
     )
     required = fields.Boolean(load_default=None)
     title = _localized(200, load_default=dict)
@@ -251,7 +279,11 @@ class ScanSettingsSchema(_Strict):
     schedule = fields.String(validate=_validate_cron)
     timezone = fields.String(load_default="UTC", validate=_validate_timezone)
     max_pages = fields.Integer(load_default=50, validate=validate.Range(1, 10000))
-    phases = fields.List(fields.String(validate=validate.OneOf(PHASES)), load_default=PHASES)
+    # A list, as it reads back from the JSON column: a tuple would never compare equal to the
+    # stored value and every re-apply would report a change.
+    phases = fields.List(
+        fields.String(validate=validate.OneOf(PHASES)), load_default=lambda: list(PHASES)
+    )
     policy_url = fields.Url(schemes={"http", "https"}, require_tld=False)
     fail_on = fields.String(load_default="high", validate=validate.OneOf(SEVERITIES))
     alerts = fields.Nested(AlertsSchema, load_default=dict)
@@ -265,9 +297,11 @@ class DeclarationSchema(_Strict):
 
     site = fields.String(
         required=True,
-        validate=validate.Regexp(SITE_KEY_RE, error="Must be 3-64 characters of a-z, 0-9 and -."),
+        validate=FullMatch(SITE_KEY_RE, error="Must be 3-64 characters of a-z, 0-9 and -."),
     )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=200), _validate_single_line]
+    )
     domains = fields.List(
         fields.String(validate=_validate_hostname),
         required=True,
@@ -275,10 +309,10 @@ class DeclarationSchema(_Strict):
     )
     policy_url = fields.Url(schemes={"http", "https"}, require_tld=False, load_default=None)
     default_language = fields.String(
-        load_default="en", validate=validate.Regexp(LANGUAGE_RE, error="Not a language code.")
+        load_default="en", validate=FullMatch(LANGUAGE_RE, error="Not a language code.")
     )
     languages = fields.List(
-        fields.String(validate=validate.Regexp(LANGUAGE_RE, error="Not a language code.")),
+        fields.String(validate=FullMatch(LANGUAGE_RE, error="Not a language code.")),
         load_default=None,
     )
     consent_lifetime = fields.String(load_default="P12M", validate=_validate_duration)
@@ -289,7 +323,7 @@ class DeclarationSchema(_Strict):
         fields.Nested(CookieSchema), load_default=list, validate=validate.Length(max=2000)
     )
     texts = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(LANGUAGE_RE, error="Not a language code.")),
+        keys=fields.String(validate=FullMatch(LANGUAGE_RE, error="Not a language code.")),
         values=fields.Nested(TextsSchema),
         load_default=dict,
     )
@@ -343,12 +377,19 @@ class DeclarationSchema(_Strict):
         return data
 
 
+# Mapping fields: marshmallow reports their errors under "<entry>.key" / "<entry>.value", which
+# _flatten folds into the entry's own path ("texts.en.titel", not "texts.en.value.titel").
+_MAPPING_FIELDS = {"texts", "title", "description", "purpose", "resolve"}
+
+
 def _flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(errors, dict):
+        parts = prefix.split(".")
+        in_mapping = len(parts) >= 2 and parts[-2] in _MAPPING_FIELDS
         for key, value in errors.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            if key == "_schema":
+            if key == "_schema" or (in_mapping and key in ("key", "value")):
                 path = prefix or "(file)"
             for sub, msgs in _flatten(value, path).items():
                 out.setdefault(sub, []).extend(msgs)
@@ -410,13 +451,62 @@ def parse_declaration_text(text: str | bytes, source: str | None = None) -> Decl
         except UnicodeDecodeError as exc:
             raise DeclarationError({"(file)": [f"Not UTF-8 text: {exc}."]}, source) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_DeclarationLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise DeclarationError({"(file)": [f"Not valid YAML{where}: {problem}."]}, source) from exc
+    except RecursionError as exc:
+        raise DeclarationError({"(file)": ["The YAML is nested too deeply."]}, source) from exc
+    if _too_big(data, MAX_NODES):
+        # Aliases can make a small file expand into billions of values (or into a cycle).
+        raise DeclarationError(
+            {"(file)": [f"The declaration expands to more than {MAX_NODES} values."]}, source
+        )
     return load_declaration(data, source)
+
+
+MAX_NODES = 200_000
+
+
+class _DeclarationLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable: SafeLoader reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} appears twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _too_big(data: Any, limit: int) -> bool:
+    """Whether walking the loaded value (aliases expanded) visits more than `limit` values."""
+    stack = [data]
+    count = 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def read_declaration(path: str | Path) -> Declaration:

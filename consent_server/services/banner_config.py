@@ -29,6 +29,16 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "cookie_settings": "Kakinställningar",
         "consent_id": "Ditt samtyckes-id",
         "download_receipt": "Ladda ner kvitto",
+        "choice_date": "Ditt val gjordes",
+        "gpc_note": "Din webbläsare skickar Global Privacy Control: vi har därför bara "
+        "tillåtit nödvändiga kakor. Du kan ändra det här.",
+        "blocked": "Innehållet är blockerat tills du godkänner",
+        "allow": "Tillåt",
+        "col_name": "Kaka",
+        "col_provider": "Leverantör",
+        "col_lifetime": "Livslängd",
+        "col_purpose": "Syfte",
+        "session": "sessionen",
     },
     "en": {
         "title": "We use cookies",
@@ -46,6 +56,16 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
         "cookie_settings": "Cookie settings",
         "consent_id": "Your consent id",
         "download_receipt": "Download receipt",
+        "choice_date": "Your choice was made",
+        "gpc_note": "Your browser sends Global Privacy Control, so we allowed only necessary "
+        "cookies. You can change that here.",
+        "blocked": "This content is blocked until you allow",
+        "allow": "Allow",
+        "col_name": "Cookie",
+        "col_provider": "Provider",
+        "col_lifetime": "Lifetime",
+        "col_purpose": "Purpose",
+        "session": "session",
     },
 }
 

@@ -1,0 +1,154 @@
+// The two layers: a first layer with equal accept and reject, and a settings dialog.
+import { granted } from "./choice.js";
+import { PREFIX, RECEIPT_KEY } from "./constants.js";
+import { state } from "./state.js";
+import { el, store } from "./util.js";
+
+let returnFocus = null;
+
+function button(action, label, extra) {
+  return el("button", {
+    type: "button",
+    class: `${PREFIX}btn${extra ? ` ${PREFIX}${extra}` : ""}`,
+    "data-cm-action": action,
+    text: label,
+  });
+}
+
+function lifetimeText(value, t) {
+  if (value === "session") return t.session;
+  // P2Y -> 2 y, P90D -> 90 d: short, language-neutral units.
+  const m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?/.exec(value);
+  if (!m) return value;
+  const units = ["y", "mo", "w", "d", "h", "min"];
+  return units
+    .map((u, i) => (m[i + 1] ? `${m[i + 1]} ${u}` : ""))
+    .filter(Boolean)
+    .join(" ");
+}
+
+function cookieTable(cookies, t) {
+  if (!cookies.length) return null;
+  const head = el("tr", {}, [t.col_name, t.col_provider, t.col_lifetime, t.col_purpose].map((h) => el("th", { scope: "col", text: h })));
+  const rows = cookies.map((c) =>
+    el("tr", {}, [c.name || c.name_pattern, c.provider, lifetimeText(c.lifetime, t), c.purpose].map((v) => el("td", { text: v || "" }))),
+  );
+  return el("details", {}, [
+    el("summary", { text: `${t.col_name} (${cookies.length})` }),
+    el("table", {}, [el("thead", {}, [head]), el("tbody", {}, rows)]),
+  ]);
+}
+
+function firstLayer(cfg, t, gpcApplied) {
+  const policy = cfg.policy_url ? el("a", { href: cfg.policy_url, text: t.policy_link }) : null;
+  return el("div", { class: `${PREFIX}l1`, role: "dialog", "aria-labelledby": `${PREFIX}t`, "aria-describedby": `${PREFIX}d`, tabindex: "-1" }, [
+    el("h2", { id: `${PREFIX}t`, text: t.title }),
+    el("p", { id: `${PREFIX}d` }, [t.body, policy ? " " : null, policy]),
+    gpcApplied ? el("p", { class: `${PREFIX}gpc`, text: t.gpc_note }) : null,
+    el("div", { class: `${PREFIX}row` }, [button("accept-all", t.accept_all), button("reject-all", t.reject_all), button("preferences", t.settings, "link")]),
+  ]);
+}
+
+function receiptBlock(t) {
+  const choice = state.choice;
+  if (!choice) return null;
+  const when = new Date(choice.t).toLocaleString(state.config.language);
+  const receipt = store(RECEIPT_KEY);
+  return el("div", { class: `${PREFIX}rc` }, [
+    el("p", {}, [`${t.consent_id}: `, el("code", { text: choice.id })]),
+    el("p", { text: `${t.choice_date}: ${when}` }),
+    receipt ? el("button", { type: "button", class: `${PREFIX}btn ${PREFIX}link`, "data-cm-action": "download", text: t.download_receipt }) : null,
+  ]);
+}
+
+function secondLayer(cfg, t) {
+  const cats = cfg.categories.map((c) => {
+    const id = `${PREFIX}c-${c.key}`;
+    const input = el("input", { type: "checkbox", role: "switch", id, "data-cm-cat": c.key, checked: c.required || granted(c.key), disabled: c.required, "aria-describedby": `${id}-d` });
+    return el("div", { class: `${PREFIX}cat` }, [
+      el("div", { class: `${PREFIX}row` }, [input, el("label", { for: id, text: c.title }), c.required ? el("span", { class: `${PREFIX}on`, text: t.always_on }) : null]),
+      el("p", { id: `${id}-d`, text: c.description }),
+      cookieTable(cfg.cookies.filter((k) => k.category === c.key), t),
+    ]);
+  });
+  return el("div", { class: `${PREFIX}l2`, role: "dialog", "aria-modal": "true", "aria-labelledby": `${PREFIX}t2`, tabindex: "-1", hidden: true }, [
+    el("div", { class: `${PREFIX}head` }, [el("h2", { id: `${PREFIX}t2`, text: t.settings_title }), el("button", { type: "button", class: `${PREFIX}x`, "data-cm-action": "close", "aria-label": t.close, text: "×" })]),
+    el("p", { text: t.settings_body }),
+    ...cats,
+    receiptBlock(t),
+    el("div", { class: `${PREFIX}row` }, [button("accept-all", t.accept_all), button("reject-all", t.reject_all), button("save", t.save)]),
+  ]);
+}
+
+export function render(gpcApplied) {
+  const cfg = state.config;
+  const t = cfg.texts;
+  hide();
+  const root = el("div", { id: "cm-banner", class: PREFIX.slice(0, -1), lang: cfg.language }, [firstLayer(cfg, t, gpcApplied), secondLayer(cfg, t)]);
+  root.addEventListener("keydown", onKey);
+  state.root = root;
+  document.body.append(root);
+  return root;
+}
+
+export function show(preferences, gpcApplied) {
+  if (!returnFocus) returnFocus = document.activeElement;
+  const root = render(gpcApplied);
+  const l1 = root.firstChild;
+  const l2 = root.lastChild;
+  l1.hidden = !!preferences;
+  l2.hidden = !preferences;
+  root.classList.toggle(`${PREFIX}modal`, !!preferences);
+  (preferences ? l2 : l1).focus();
+  toggleOpener(false);
+}
+
+export function hide() {
+  if (state.root) {
+    state.root.remove();
+    state.root = null;
+    if (returnFocus && returnFocus.focus) returnFocus.focus();
+    returnFocus = null;
+  }
+}
+
+export function selected() {
+  const out = {};
+  for (const input of state.root.querySelectorAll("[data-cm-cat]")) out[input.getAttribute("data-cm-cat")] = input.checked;
+  return out;
+}
+
+export function toggleOpener(visible) {
+  let opener = document.getElementById(`${PREFIX}open`);
+  if (!state.settingsButton) return;
+  if (!opener && visible) {
+    opener = button("preferences", state.config.texts.cookie_settings, "open");
+    opener.id = `${PREFIX}open`;
+    document.body.append(opener);
+  }
+  if (opener) opener.hidden = !visible;
+}
+
+function onKey(event) {
+  const l2 = state.root.lastChild;
+  if (l2.hidden) return;
+  if (event.key === "Escape") {
+    event.preventDefault();
+    // Esc leaves the settings; a visitor who has not chosen yet returns to the first layer.
+    if (state.choice) {
+      hide();
+      toggleOpener(true);
+    } else show(false);
+  } else if (event.key === "Tab") {
+    const items = [...l2.querySelectorAll("button, input:not([disabled]), summary, a[href]")].filter((n) => n.offsetParent);
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (event.shiftKey && (document.activeElement === first || document.activeElement === l2)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+}
