@@ -41,6 +41,19 @@ setup_browser() {
   fi
 }
 
+setup_node() {
+  # Only the banner's build (esbuild) needs Node.js; the banner itself has no dependency.
+  if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+    say "installing Node.js (apt)"
+    need_root apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if command -v npm >/dev/null && [ ! -x static/banner/node_modules/.bin/esbuild ]; then
+    say "installing the banner's build tools (npm ci)"
+    (cd static/banner && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 case "${1:-}" in
   demo)
     setup_python
@@ -53,6 +66,7 @@ case "${1:-}" in
   test)
     setup_python
     setup_browser
+    setup_node
     shift
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
@@ -67,6 +81,7 @@ case "${1:-}" in
   setup)
     setup_python
     setup_browser
+    setup_node
     ;;
   *)
     echo "usage: bash scripts/dev.sh demo|test|setup [pytest args]" >&2
