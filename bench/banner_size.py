@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._vanilla import vanilla_dist  # noqa: E402
-from consent_server import create_app  # noqa: E402
+from bench._vanilla import vanilla_dist
+from consent_server import create_app
 
 TARGET = 7700
 

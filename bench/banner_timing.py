@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask import Blueprint, Response, send_from_directory  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from flask import Blueprint, Response, send_from_directory
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
 
-from bench._vanilla import vanilla_dist  # noqa: E402
-from consent_server import create_app  # noqa: E402
-from consent_server.extensions import db  # noqa: E402
-from consent_server.services.sites import apply_declaration  # noqa: E402
-from scanner.declaration import read_declaration  # noqa: E402
+from bench._vanilla import vanilla_dist
+from consent_server import create_app
+from consent_server.extensions import db
+from consent_server.services.sites import apply_declaration
+from scanner.declaration import read_declaration
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CONSENT_CHROMIUM", "/usr/bin/chromium")
