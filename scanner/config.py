@@ -1,0 +1,131 @@
+"""Scan settings as one validated dataclass, shared by the command line, the API and the server."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from urllib.parse import urlsplit
+
+from scanner.model import PHASES, SEVERITIES
+
+
+class ScanError(Exception):
+    """A scan that cannot run or could not finish; the command exits with status 2."""
+
+
+def default_chromium() -> str:
+    """The system Chromium (CONSENT_CHROMIUM overrides)."""
+    return os.environ.get("CONSENT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def default_chromedriver() -> str:
+    """The system ChromeDriver (CONSENT_CHROMEDRIVER overrides)."""
+    return (
+        os.environ.get("CONSENT_CHROMEDRIVER")
+        or shutil.which("chromedriver")
+        or "/usr/bin/chromedriver"
+    )
+
+
+@dataclass
+class ScanConfig:
+    """Everything a scan needs; `validate()` checks it before any browser starts."""
+
+    url: str
+    engine: str = "playwright"
+    chromium: str = field(default_factory=default_chromium)
+    chromedriver: str = field(default_factory=default_chromedriver)
+    remote: str | None = None
+    max_pages: int = 20
+    depth: int = 3
+    concurrency: int = 3
+    page_timeout: float = 30.0
+    total_timeout: float = 600.0
+    settle_ms: int = 1500
+    phases: tuple[str, ...] = PHASES
+    accept_selector: str | None = None
+    reject_selector: str | None = None
+    resolve: dict[str, str] = field(default_factory=dict)
+    insecure: bool = False
+    allow_private: bool = False
+    use_sitemap: bool = True
+    locale: str = "sv-SE"
+    fail_on: str = "high"
+
+    def validate(self) -> None:
+        """Raise ScanError when a setting is unusable."""
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ScanError(f"Not an http(s) URL: {self.url!r}")
+        if self.engine not in ("playwright", "selenium"):
+            raise ScanError("--engine must be playwright or selenium")
+        if self.remote and self.engine != "selenium":
+            raise ScanError("--remote needs --engine selenium")
+        unknown = [p for p in self.phases if p not in PHASES]
+        if unknown or not self.phases:
+            raise ScanError(
+                f"Unknown phases: {', '.join(unknown)}; choose from {', '.join(PHASES)}"
+            )
+        if self.fail_on not in SEVERITIES:
+            raise ScanError(f"--fail-on must be one of {', '.join(SEVERITIES)}")
+        for name in ("max_pages", "depth", "concurrency"):
+            if getattr(self, name) < (0 if name == "depth" else 1):
+                raise ScanError(f"--{name.replace('_', '-')} is too small")
+        for host, ip in self.resolve.items():
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError as exc:
+                raise ScanError(f"--resolve {host}={ip}: not an IP address") from exc
+        if self.engine == "playwright" or not self.remote:
+            if not os.path.exists(self.chromium):
+                raise ScanError(f"Chromium not found at {self.chromium} (set --chromium)")
+        if not self.allow_private:
+            check_public_target(self.url, self.resolve)
+
+    def resolver_rules(self) -> str | None:
+        """Chromium --host-resolver-rules for the --resolve mappings."""
+        if not self.resolve:
+            return None
+        return ", ".join(f"MAP {host} {ip}" for host, ip in self.resolve.items())
+
+
+def resolve_host(host: str, mapping: dict[str, str]) -> list[str]:
+    """Addresses of a host, honouring --resolve mappings (wildcards as Chromium reads them)."""
+    for pattern, ip in mapping.items():
+        if fnmatch(host, pattern):
+            return [ip]
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return [host.strip("[]")]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        raise ScanError(f"Cannot resolve {host}: {exc.strerror}") from exc
+    return sorted({info[4][0] for info in infos})
+
+
+def check_public_target(url: str, mapping: dict[str, str]) -> None:
+    """Refuse private, loopback, link-local and reserved targets (SSRF protection)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise ScanError(f"{host} is a loopback target; pass --allow-private to scan it")
+    for address in resolve_host(host, mapping):
+        ip = ipaddress.ip_address(address)
+        if (
+            ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_reserved
+            or ip.is_multicast
+            or ip.is_unspecified
+        ):
+            raise ScanError(
+                f"{host} resolves to {ip}, a private, loopback or link-local address; "
+                "pass --allow-private to scan it"
+            )

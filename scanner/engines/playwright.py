@@ -1,0 +1,197 @@
+"""The Playwright engine: the system Chromium, a fresh persistent profile per phase."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Response, sync_playwright
+
+from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
+from scanner.config import ScanConfig, ScanError
+from scanner.engines import (
+    BASE_ARGS,
+    LINKS_JS,
+    SCROLL_JS,
+    STORAGE_JS,
+    Profile,
+    fresh_profile_dir,
+    remove_dir,
+)
+from scanner.model import BannerInfo, PageVisit, StoredCookie
+from scanner.observe import PROBE_JS
+
+
+class PlaywrightProfile(Profile):
+    """A persistent Chromium context in its own temporary user-data-dir."""
+
+    def __init__(self, config: ScanConfig, phase: str) -> None:
+        super().__init__(config, phase)
+        self.dir = fresh_profile_dir()
+        self.pw = sync_playwright().start()
+        args = list(BASE_ARGS)
+        rules = config.resolver_rules()
+        if rules:
+            args.append(f"--host-resolver-rules={rules}")
+        try:
+            self.context = self.pw.chromium.launch_persistent_context(
+                self.dir,
+                executable_path=config.chromium,
+                headless=True,
+                args=args,
+                ignore_https_errors=config.insecure,
+                locale=config.locale,
+                viewport={"width": 1366, "height": 900},
+            )
+        except PlaywrightError as exc:
+            self.pw.stop()
+            remove_dir(self.dir)
+            raise ScanError(f"Chromium did not start: {exc.message.splitlines()[0]}") from exc
+        self.context.set_default_timeout(config.page_timeout * 1000)
+        self.context.add_init_script(PROBE_JS)
+        self.context.expose_binding("__cmScanReport", self._on_script_record)
+        self.context.on("response", self._on_response)
+        self.responses: list[tuple[Response, float, str]] = []
+        self.records: list[tuple[dict[str, Any], float, str]] = []
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.current_url = ""
+
+    # Events arrive while Playwright pumps messages; they are only queued here and turned into
+    # CookieEvents after the page settles, when reading headers cannot race the page.
+    def _on_response(self, response: Response) -> None:
+        self.responses.append((response, self.clock(), self.current_url))
+
+    def _on_script_record(self, source: dict[str, Any], record: dict[str, Any]) -> None:
+        self.records.append((record, self.clock(), self.current_url))
+
+    def _drain(self, visit: PageVisit) -> None:
+        responses, self.responses = self.responses, []
+        for response, at, page_url in responses:
+            try:
+                lines = [
+                    h["value"]
+                    for h in response.headers_array()
+                    if h["name"].lower() == "set-cookie"
+                ]
+            except PlaywrightError:
+                continue
+            if not lines:
+                continue
+            try:
+                frame_url = response.frame.url or page_url
+            except PlaywrightError:
+                frame_url = page_url
+            visit.events.extend(self.header_events(lines, response.url, frame_url, page_url, at))
+        records, self.records = self.records, []
+        for record, at, page_url in records:
+            event = self.script_event(record, page_url, at)
+            if event is not None:
+                visit.events.append(event)
+
+    def settle(self) -> None:
+        """Network idle (bounded), then the extra time so delayed writes are seen."""
+        with contextlib.suppress(PlaywrightError):
+            self.page.wait_for_load_state(
+                "networkidle", timeout=min(10.0, self.config.page_timeout) * 1000
+            )
+        self.page.wait_for_timeout(self.config.settle_ms)
+
+    def visit(self, url: str) -> PageVisit:
+        """Load, scroll, settle and collect."""
+        started = time.monotonic()
+        visit = PageVisit(url=url, final_url=url, status=None, phase=self.phase)
+        self.current_url = url
+        try:
+            response = self.page.goto(url, wait_until="load")
+            visit.status = response.status if response else None
+            visit.final_url = self.page.url
+            self.current_url = self.page.url
+            with contextlib.suppress(PlaywrightError):
+                self.page.evaluate(SCROLL_JS)
+            self.settle()
+            visit.links = self.page.evaluate(LINKS_JS)
+            frames = []
+            for frame in self.page.frames:
+                with contextlib.suppress(PlaywrightError):
+                    frames.append(frame.evaluate(STORAGE_JS))
+            visit.frames = [f.url for f in self.page.frames[1:] if f.url and f.url != "about:blank"]
+            visit.storage = self.storage_items(frames, visit.final_url)
+        except PlaywrightError as exc:
+            visit.error = exc.message.splitlines()[0]
+        self._drain(visit)
+        visit.jar = self.jar()
+        visit.elapsed_ms = (time.monotonic() - started) * 1000
+        return visit
+
+    def banner(self, action: str) -> BannerInfo:
+        """Click accept or reject on the current page's banner, in the page or an iframe."""
+        info = BannerInfo()
+        with contextlib.suppress(PlaywrightError):
+            self.page.evaluate(OWN_BANNER_READY_JS)
+        for frame in self.page.frames:
+            try:
+                found = frame.evaluate(FIND_JS, self.banner_args(self.config, action))
+            except PlaywrightError:
+                continue
+            if not found.get("found"):
+                continue
+            info = BannerInfo(
+                found=True,
+                kind=found.get("kind"),
+                reject_on_first_layer=found.get("reject_on_first_layer"),
+                clicked=found.get("clicked"),
+            )
+            if found.get("clicked"):
+                try:
+                    frame.click("[data-cm-scan-target]", timeout=5000)
+                except PlaywrightError as exc:
+                    info.error = f"click failed: {exc.message.splitlines()[0]}"
+                    info.clicked = None
+            elif found.get("kind") == "consent-manager":
+                method = "acceptAll" if action == "accept" else "rejectAll"
+                frame.evaluate(f"() => window.ConsentManager.{method}()")
+                info.clicked = f"ConsentManager.{method}()"
+            else:
+                info.error = f"no {action} button on the first layer"
+            break
+        return info
+
+    def jar(self) -> list[StoredCookie]:
+        """The context's cookies."""
+        return self.jar_entries(self.context.cookies())
+
+    def fetch_text(self, url: str) -> str | None:
+        """Same-origin GET through the page, so resolver rules and TLS settings apply."""
+        try:
+            return self.page.evaluate(
+                "async (u) => { const r = await fetch(u, {credentials: 'omit'});"
+                " return r.ok ? (await r.text()).slice(0, 5000000) : null; }",
+                url,
+            )
+        except PlaywrightError:
+            return None
+
+    def drain_into(self, visit: PageVisit) -> None:
+        """Attach events that arrived after the visit (a banner click) to that visit."""
+        self._drain(visit)
+        visit.jar = self.jar()
+
+    def storage_keys(self) -> list[str]:
+        """origin|kind|key of every storage item of the current page's frames."""
+        keys = []
+        for frame in self.page.frames:
+            with contextlib.suppress(PlaywrightError):
+                data = frame.evaluate(STORAGE_JS)
+                for kind in ("local", "session"):
+                    keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
+        return keys
+
+    def close(self) -> None:
+        """Close the browser and delete the profile."""
+        with contextlib.suppress(Exception):
+            self.context.close()
+        with contextlib.suppress(Exception):
+            self.pw.stop()
+        remove_dir(self.dir)

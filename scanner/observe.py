@@ -1,0 +1,211 @@
+"""Turning what a browser reports into CookieEvents: Set-Cookie parsing, refusal rules, the probe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+
+from scanner.model import CookieEvent, StoredCookie
+
+_psl = PublicSuffixList()
+# Chromium stores at most 400 days; the requested lifetime is kept separately.
+MAX_STORED_SECONDS = 400 * 86400
+
+# Runs in every frame before any page script: records document.cookie and CookieStore writes
+# with the URL of the script that made them. Engines collect the records through a binding
+# (Playwright) or from window.__cmScanLog (Selenium).
+PROBE_JS = r"""
+(() => {
+  if (window.__cmScanLog) return;
+  const log = [];
+  Object.defineProperty(window, '__cmScanLog', {value: log, enumerable: false});
+  const send = (kind, value) => {
+    let stack = '';
+    try { stack = new Error().stack || ''; } catch (e) {}
+    const rec = {kind, value: String(value), stack, frame: location.href, t: Date.now()};
+    log.push(rec);
+    try { if (window.__cmScanReport) window.__cmScanReport(rec); } catch (e) {}
+  };
+  const desc = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+  if (desc && desc.set) {
+    Object.defineProperty(Document.prototype, 'cookie', {
+      configurable: true,
+      enumerable: desc.enumerable,
+      get() { return desc.get.call(this); },
+      set(v) { try { send('script', v); } catch (e) {} return desc.set.call(this, v); },
+    });
+  }
+  if (window.CookieStore && CookieStore.prototype.set) {
+    const set = CookieStore.prototype.set;
+    CookieStore.prototype.set = function (a, b) {
+      try { send('cookiestore', JSON.stringify(typeof a === 'object' ? a : {name: a, value: b})); } catch (e) {}
+      return set.apply(this, arguments);
+    };
+  }
+})();
+"""
+
+STACK_URL = re.compile(r"(https?://[^\s)]+?):\d+:\d+")
+
+
+def setter_from_stack(stack: str, frame_url: str) -> str:
+    """The URL of the script that called the cookie setter (the first web frame on the stack)."""
+    for line in stack.splitlines()[1:]:
+        match = STACK_URL.search(line)
+        if match:
+            return match.group(1)
+    return frame_url
+
+
+def host_of(url: str) -> str:
+    """Lower-case host of a URL ('' when it has none)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def is_ip(host: str) -> bool:
+    """True for IPv4 and IPv6 literals."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_expires(value: str) -> dt.datetime | None:
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        for fmt in (
+            "%a, %d-%b-%Y %H:%M:%S %Z",
+            "%a, %d-%b-%y %H:%M:%S %Z",
+            "%A, %d-%b-%y %H:%M:%S %Z",
+        ):
+            try:
+                moment = dt.datetime.strptime(value.strip(), fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def parse_cookie_string(
+    line: str, request_url: str, *, now: dt.datetime | None = None
+) -> CookieEvent | None:
+    """Parse a Set-Cookie line (or a document.cookie assignment) into a CookieEvent."""
+    now = now or dt.datetime.now(dt.UTC)
+    parts = [p.strip() for p in line.split(";")]
+    if not parts or "=" not in parts[0]:
+        if not parts or not parts[0]:
+            return None
+        name, value = "", parts[0]  # a nameless cookie, as browsers accept it
+    else:
+        name, _, value = parts[0].partition("=")
+    name, value = name.strip(), value.strip()
+    host = host_of(request_url)
+    event = CookieEvent(
+        name=name,
+        value=value,
+        domain=host,
+        path="/",
+        source="header",
+        page_url="",
+        frame_url="",
+        request_url=request_url,
+        raw=line,
+    )
+    max_age: float | None = None
+    expires: dt.datetime | None = None
+    default_path = urlsplit(request_url).path.rsplit("/", 1)[0] or "/"
+    event.path = default_path
+    for attr in parts[1:]:
+        key, _, val = attr.partition("=")
+        key = key.strip().lower()
+        val = val.strip()
+        if key == "max-age":
+            try:
+                max_age = float(int(val))
+            except ValueError:
+                continue
+        elif key == "expires":
+            expires = _parse_expires(val)
+        elif key == "domain" and val:
+            event.domain = val.lstrip(".").lower()
+            event.host_only = False
+        elif key == "path" and val.startswith("/"):
+            event.path = val
+        elif key == "secure":
+            event.secure = True
+        elif key == "httponly":
+            event.http_only = True
+        elif key == "samesite":
+            event.same_site = val.capitalize() or None
+    if max_age is not None:
+        event.requested_seconds = max_age
+    elif expires is not None:
+        event.requested_seconds = (expires - now).total_seconds()
+    if event.requested_seconds is not None and event.requested_seconds <= 0:
+        event.deletion = True
+    return event
+
+
+def refusal_reasons(event: CookieEvent, request_url: str, top_url: str) -> list[str]:
+    """Why a browser refuses this cookie, by the rules of RFC 6265bis as Chromium applies them."""
+    reasons = []
+    scheme = urlsplit(request_url).scheme
+    host = host_of(request_url)
+    secure_origin = scheme == "https" or host in ("localhost", "127.0.0.1", "::1")
+    if event.secure and not secure_origin:
+        reasons.append("Secure cookie set from an insecure origin")
+    if (event.same_site or "").lower() == "none" and not event.secure:
+        reasons.append("SameSite=None without Secure")
+    if not event.host_only:
+        domain = event.domain
+        if is_ip(host):
+            if domain != host:
+                reasons.append("Domain attribute on an IP address host")
+        elif not (host == domain or host.endswith("." + domain)):
+            reasons.append(f"Domain {domain} does not match the host {host}")
+        elif _psl.publicsuffix(domain) == domain and domain != host:
+            reasons.append(f"Domain {domain} is a public suffix")
+    if event.name.startswith("__Secure-") and not (event.secure and secure_origin):
+        reasons.append("__Secure- prefix without Secure from a secure origin")
+    if event.name.startswith("__Host-") and not (
+        event.secure and secure_origin and event.host_only and event.path == "/"
+    ):
+        reasons.append("__Host- prefix rules broken (Secure, no Domain, Path=/)")
+    if len(event.name) + len(event.value) > 4096:
+        reasons.append("name and value longer than 4096 bytes")
+    return reasons
+
+
+def cookie_key(name: str, domain: str, path: str) -> str:
+    """The identity of a cookie in a jar."""
+    return f"{name}\x00{domain.lstrip('.').lower()}\x00{path}"
+
+
+def stored_from_jar(entry: dict) -> StoredCookie:
+    """A jar entry (Playwright/CDP/WebDriver shape) as a StoredCookie."""
+    expires = entry.get("expires", entry.get("expiry"))
+    if expires is not None and (expires < 0 or entry.get("session")):
+        expires = None
+    same_site = entry.get("sameSite")
+    return StoredCookie(
+        name=entry["name"],
+        value=entry.get("value", ""),
+        domain=str(entry.get("domain", "")).lstrip(".").lower(),
+        path=entry.get("path", "/"),
+        expires=float(expires) if expires is not None else None,
+        secure=bool(entry.get("secure")),
+        http_only=bool(entry.get("httpOnly")),
+        same_site=same_site if same_site not in ("", None) else None,
+    )

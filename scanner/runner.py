@@ -1,0 +1,156 @@
+"""Running the phases: a fresh profile each, the crawl, and the banner action."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from scanner.config import ScanConfig, ScanError
+from scanner.crawl import crawlable, normalize, parse_sitemap, sitemaps_from_robots
+from scanner.engines import Profile, open_profile
+from scanner.model import PhaseResult
+from scanner.observe import cookie_key
+
+Progress = Callable[..., None]
+ACTIONS = {"after-reject": "reject", "after-accept": "accept"}
+
+
+def _noop(*_: Any, **__: Any) -> None:
+    return None
+
+
+class PhaseRunner:
+    """Runs every configured phase, sharing the crawl's page list with the later phases."""
+
+    def __init__(self, config: ScanConfig, progress: Progress | None = None) -> None:
+        self.config = config
+        self.progress = progress or _noop
+        self.start = normalize(config.url) or config.url
+        self.deadline = time.monotonic() + config.total_timeout
+        self.pages: list[str] = [self.start]
+        self.pages_ready = threading.Event()
+
+    def time_left(self) -> bool:
+        """Whether the global time limit still allows another page."""
+        return time.monotonic() < self.deadline
+
+    def _sitemap_urls(self, profile: Profile) -> list[str]:
+        if not self.config.use_sitemap:
+            return []
+        robots = profile.fetch_text(normalize("/robots.txt", self.start) or "")
+        maps = sitemaps_from_robots(robots or "", self.start)
+        maps.append(normalize("/sitemap.xml", self.start) or "")
+        found: list[str] = []
+        seen_maps: set[str] = set()
+        while maps and len(seen_maps) < 20:
+            url = maps.pop(0)
+            if not url or url in seen_maps or not crawlable(url.replace(".xml", ""), self.start):
+                continue
+            seen_maps.add(url)
+            pages, nested = parse_sitemap(profile.fetch_text(url) or "", url)
+            found.extend(p for p in pages if crawlable(p, self.start))
+            maps.extend(nested)
+        return found
+
+    def crawl(self, profile: Profile, result: PhaseResult) -> None:
+        """Breadth-first over same-site links and sitemap pages, within the limits."""
+        queue: deque[tuple[str, int]] = deque([(self.start, 0)])
+        seen = {self.start}
+        first = True
+        while queue and len(result.pages) < self.config.max_pages and self.time_left():
+            url, depth = queue.popleft()
+            self.progress("page", phase=result.phase, url=url, done=len(result.pages))
+            visit = profile.visit(url)
+            result.pages.append(visit)
+            if first:
+                first = False
+                for page in self._sitemap_urls(profile):
+                    if page not in seen:
+                        seen.add(page)
+                        queue.append((page, 1))
+            if depth >= self.config.depth:
+                continue
+            for link in visit.links:
+                page = normalize(link)
+                if page and page not in seen and crawlable(page, self.start):
+                    seen.add(page)
+                    queue.append((page, depth + 1))
+
+    def run_pre_consent(self) -> PhaseResult:
+        """Visit the site without touching the banner."""
+        result = PhaseResult("pre-consent")
+        profile = None
+        try:
+            profile = open_profile(self.config, "pre-consent")
+            self.crawl(profile, result)
+            self.pages = [v.url for v in result.pages]
+        except ScanError as exc:
+            result.error = str(exc)
+        finally:
+            self.pages_ready.set()
+            if profile is not None:
+                profile.close()
+        return result
+
+    def run_after(self, phase: str) -> PhaseResult:
+        """Load the start page, click accept or reject, then visit the crawled pages."""
+        result = PhaseResult(phase)
+        profile = None
+        try:
+            profile = open_profile(self.config, phase)
+            self.progress("page", phase=phase, url=self.start, done=0)
+            visit = profile.visit(self.start)
+            result.before_action = {
+                cookie_key(c.name, c.domain, c.path): c.value for c in visit.jar
+            }
+            result.storage_before_action = profile.storage_keys()
+            result.action_at = time.monotonic()
+            result.banner = profile.banner(ACTIONS[phase])
+            self.progress("banner", phase=phase, banner=result.banner)
+            profile.settle()
+            profile.drain_into(visit)
+            visit.storage = [*visit.storage]
+            result.pages.append(visit)
+            if "pre-consent" in self.config.phases:
+                self.pages_ready.wait(max(0.0, self.deadline - time.monotonic()))
+                for url in self.pages[1:]:
+                    if not self.time_left():
+                        break
+                    self.progress("page", phase=phase, url=url, done=len(result.pages))
+                    result.pages.append(profile.visit(url))
+            else:
+                rest = PhaseResult(phase)
+                self.crawl(profile, rest)
+                result.pages.extend(v for v in rest.pages if v.url != self.start)
+        except ScanError as exc:
+            result.error = str(exc)
+        finally:
+            if profile is not None:
+                profile.close()
+        return result
+
+    def run(self) -> list[PhaseResult]:
+        """All configured phases, up to `concurrency` profiles at once."""
+        order = [
+            p for p in ("pre-consent", "after-reject", "after-accept") if p in self.config.phases
+        ]
+        if "pre-consent" not in order:
+            self.pages_ready.set()
+        workers = max(1, min(self.config.concurrency, len(order)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phase") as pool:
+            futures = {
+                phase: pool.submit(
+                    self.run_pre_consent if phase == "pre-consent" else self.run_after,
+                    *(() if phase == "pre-consent" else (phase,)),
+                )
+                for phase in order
+            }
+            results = [futures[p].result() for p in order]
+        if not self.time_left():
+            for r in results:
+                r.error = r.error or "the global time limit was reached; results are partial"
+        return results
