@@ -1,33 +1,222 @@
-"""The cookie-scan command."""
+"""The cookie-scan command: scan a site, compare it with its declaration, report, exit 0/1/2."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
+from scanner.config import ScanConfig, ScanError
 from scanner.declaration import DeclarationError, read_declaration
+from scanner.model import PHASES, SEVERITIES
+
+EPILOG = """exit status: 0 no finding at or above --fail-on, 1 findings, 2 usage or scan error.
+other commands: cookie-scan check-declaration FILE"""
+
+
+def _resolve_arg(values: list[str]) -> dict[str, str]:
+    mapping = {}
+    for value in values:
+        host, sep, ip = value.partition("=")
+        if not sep or not host or not ip:
+            raise ScanError(f"--resolve expects HOST=IP, got {value!r}")
+        mapping[host.strip().lower()] = ip.strip()
+    return mapping
+
+
+def scan_parser() -> argparse.ArgumentParser:
+    """Options of a scan."""
+    p = argparse.ArgumentParser(
+        prog="cookie-scan",
+        description="Find every cookie a site sets before consent, after a reject and after an "
+        "accept, and where it breaks its declaration.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", help="start URL (http or https)")
+    g = p.add_argument_group("browser")
+    g.add_argument("--engine", choices=["playwright", "selenium"], default="playwright")
+    g.add_argument("--chromium", help="Chromium binary (default: system chromium)")
+    g.add_argument("--chromedriver", help="ChromeDriver binary for --engine selenium")
+    g.add_argument("--remote", metavar="URL", help="Selenium Grid URL (with --engine selenium)")
+    g.add_argument("--locale", default="sv-SE", help="browser language (default sv-SE)")
+    c = p.add_argument_group("crawl")
+    c.add_argument("--max-pages", type=int, default=20)
+    c.add_argument("--depth", type=int, default=3)
+    c.add_argument("--concurrency", type=int, default=3, help="browser profiles at once")
+    c.add_argument("--page-timeout", type=float, default=30.0, help="seconds per page")
+    c.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole scan")
+    c.add_argument("--wait", type=int, default=1500, help="extra ms after the network settles")
+    c.add_argument("--no-sitemap", action="store_true", help="do not read sitemap.xml")
+    c.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, from {', '.join(PHASES)}"
+    )
+    c.add_argument("--accept-selector", help="CSS selector of the banner's accept button")
+    c.add_argument("--reject-selector", help="CSS selector of the banner's reject button")
+    n = p.add_argument_group("network")
+    n.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST=IP",
+        help="map a host (wildcards allowed: *.example.se) to an address",
+    )
+    n.add_argument("--insecure", action="store_true", help="accept self-signed TLS certificates")
+    n.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow private, loopback and link-local targets",
+    )
+    k = p.add_argument_group("checks and output")
+    k.add_argument("--declaration", metavar="FILE", help="the site's site.yaml")
+    k.add_argument("--knowledge", metavar="FILE", help="Open Cookie Database CSV to add")
+    k.add_argument("--json", metavar="FILE", help="write the JSON report ('-' for stdout)")
+    k.add_argument("--html", metavar="FILE", help="write the HTML report")
+    k.add_argument("--fail-on", choices=SEVERITIES, default="high")
+    k.add_argument("--quiet", action="store_true", help="no progress display")
+    return p
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet:
+        return None
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+
+        def show(kind: str, **info: Any) -> None:
+            if kind == "page":
+                console.print(f"[dim]{info['phase']:<13}[/] page {info['done'] + 1}: {info['url']}")
+            elif kind == "banner":
+                b = info["banner"]
+                state = f"clicked {b.clicked}" if b.clicked else (b.error or "no banner found")
+                console.print(f"[dim]{info['phase']:<13}[/] banner: {state}")
+
+        return show
+
+    def plain(kind: str, **info: Any) -> None:
+        if kind == "page":
+            print(f"{info['phase']}: page {info['done'] + 1}: {info['url']}", file=sys.stderr)
+
+    return plain
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    """Findings first, then the counts, on stdout."""
+    s = report["summary"]
+    print(
+        f"{report['url']}: {s['pages']} page loads, {s['cookies']} cookies, "
+        f"{s['storage_items']} storage keys, {s['refused']} refused by the browser"
+    )
+    for phase in report["phases"]:
+        banner = phase["banner"]
+        b = (
+            "no banner"
+            if not banner["found"]
+            else (
+                f"banner ({banner['kind']}), reject on first layer: {banner['reject_on_first_layer']}"
+            )
+        )
+        print(
+            f"  {phase['phase']:<13} {phase['cookies_set']:>3} set  {b}"
+            + (f"  ERROR: {phase['error']}" if phase["error"] else "")
+        )
+    if not report["findings"]:
+        print("No findings.")
+    for f in report["findings"]:
+        print(f"  [{f['severity']:<8}] {f['type']:<30} {f['message']}")
+
+
+def run_scan(argv: list[str]) -> int:
+    """Parse options, scan, write reports, return the exit status."""
+    args = scan_parser().parse_args(argv)
+    from scanner.api import exit_status, scan
+
+    try:
+        config = ScanConfig(
+            url=args.url,
+            engine=args.engine,
+            remote=args.remote,
+            max_pages=args.max_pages,
+            depth=args.depth,
+            concurrency=args.concurrency,
+            page_timeout=args.page_timeout,
+            total_timeout=args.timeout,
+            settle_ms=args.wait,
+            phases=tuple(p.strip() for p in args.phases.split(",") if p.strip()),
+            accept_selector=args.accept_selector,
+            reject_selector=args.reject_selector,
+            resolve=_resolve_arg(args.resolve),
+            insecure=args.insecure,
+            allow_private=args.allow_private,
+            use_sitemap=not args.no_sitemap,
+            locale=args.locale,
+            fail_on=args.fail_on,
+        )
+        if args.chromium:
+            config.chromium = args.chromium
+        if args.chromedriver:
+            config.chromedriver = args.chromedriver
+        declaration = read_declaration(args.declaration) if args.declaration else None
+        knowledge = None
+        if args.knowledge:
+            from scanner.knowledge import KnowledgeBase
+
+            knowledge = KnowledgeBase.load_default().merge(
+                KnowledgeBase.from_open_cookie_database(args.knowledge)
+            )
+        report = scan(
+            config, declaration=declaration, knowledge=knowledge, progress=_progress(args.quiet)
+        )
+    except (ScanError, DeclarationError, OSError, ValueError) as exc:
+        print(f"cookie-scan: {exc}", file=sys.stderr)
+        return 2
+    if args.json == "-":
+        json.dump(report, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        print_summary(report)
+    if args.html:
+        from scanner.report.html import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+    return exit_status(report, args.fail_on)
+
+
+def check_declaration(argv: list[str]) -> int:
+    """Validate a site.yaml and print its summary."""
+    parser = argparse.ArgumentParser(prog="cookie-scan check-declaration")
+    parser.add_argument("file")
+    args = parser.parse_args(argv)
+    try:
+        decl = read_declaration(args.file)
+    except DeclarationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(
+        f"{decl.site}: {len(decl.category_keys())} categories, "
+        f"{len(decl.data['cookies'])} cookies, revision hash {decl.content_hash()[:12]}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of cookie-scan; exit 0 clean, 1 findings, 2 usage or scan error."""
-    parser = argparse.ArgumentParser(prog="cookie-scan", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    check = sub.add_parser("check-declaration", help="validate a site.yaml and print its summary")
-    check.add_argument("file")
-    args = parser.parse_args(argv)
-    if args.command == "check-declaration":
-        try:
-            decl = read_declaration(args.file)
-        except DeclarationError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        print(
-            f"{decl.site}: {len(decl.category_keys())} categories, "
-            f"{len(decl.data['cookies'])} cookies, revision hash {decl.content_hash()[:12]}"
-        )
-        return 0
-    parser.print_help(sys.stderr)
-    return 2
+    """Entry point of cookie-scan and python -m scanner."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "check-declaration":
+        return check_declaration(argv[1:])
+    try:
+        return run_scan(argv)
+    except SystemExit as exc:  # argparse: usage errors are status 2, help is 0
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("cookie-scan: interrupted", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
