@@ -80,9 +80,11 @@ class ScanConfig:
                 ipaddress.ip_address(ip)
             except ValueError as exc:
                 raise ScanError(f"--resolve {host}={ip}: not an IP address") from exc
-        if self.engine == "playwright" or not self.remote:
-            if not os.path.exists(self.chromium):
-                raise ScanError(f"Chromium not found at {self.chromium} (set --chromium)")
+        local = self.engine == "playwright" or not self.remote
+        if local and not os.path.exists(self.chromium):
+            raise ScanError(f"Chromium not found at {self.chromium} (set --chromium)")
+        if self.engine == "selenium" and not self.remote and not os.path.exists(self.chromedriver):
+            raise ScanError(f"ChromeDriver not found at {self.chromedriver} (set --chromedriver)")
         if not self.allow_private:
             check_public_target(self.url, self.resolve)
 

@@ -168,7 +168,9 @@ def _validate_duration(value: str) -> None:
     try:
         parse_duration(value)
     except ValueError as exc:
-        raise ValidationError(f"Must be an ISO-8601 duration such as P12M, P90D or PT30M; {exc}.") from exc
+        raise ValidationError(
+            f"Must be an ISO-8601 duration such as P12M, P90D or PT30M; {exc}."
+        ) from exc
 
 
 def _validate_lifetime(value: str) -> None:
@@ -228,7 +230,8 @@ class CategorySchema(_Strict):
 
     key = fields.String(
         required=True,
-        validate=FullMatch(CATEGORY_KEY_RE, error="Must match [a-z][a-z0-9_-]{0,31}."),
+        # The message is a str.format template: braces are doubled.
+        validate=FullMatch(CATEGORY_KEY_RE, error="Must match [a-z][a-z0-9_-]{{0,31}}."),
     )
     required = fields.Boolean(load_default=None)
     title = _localized(200, load_default=dict)
@@ -334,6 +337,16 @@ class DeclarationSchema(_Strict):
         if isinstance(data, dict) and isinstance(data.get("domains"), list):
             data = dict(data)
             data["domains"] = [d.lower() if isinstance(d, str) else d for d in data["domains"]]
+        return data
+
+    @pre_load
+    def _default_language_from_languages(self, data: Any, **_: Any) -> Any:
+        # `languages: [sv]` alone means Swedish by default, not an error about English.
+        if isinstance(data, dict) and "default_language" not in data:
+            languages = data.get("languages")
+            if isinstance(languages, list) and languages and isinstance(languages[0], str):
+                data = dict(data)
+                data["default_language"] = languages[0]
         return data
 
     @validates_schema
@@ -459,11 +472,9 @@ def parse_declaration_text(text: str | bytes, source: str | None = None) -> Decl
         raise DeclarationError({"(file)": [f"Not valid YAML{where}: {problem}."]}, source) from exc
     except RecursionError as exc:
         raise DeclarationError({"(file)": ["The YAML is nested too deeply."]}, source) from exc
-    if _too_big(data, MAX_NODES):
-        # Aliases can make a small file expand into billions of values (or into a cycle).
-        raise DeclarationError(
-            {"(file)": [f"The declaration expands to more than {MAX_NODES} values."]}, source
-        )
+    problem = _unloadable(data, MAX_NODES)
+    if problem:
+        raise DeclarationError(dict([problem]), source)
     return load_declaration(data, source)
 
 
@@ -492,21 +503,32 @@ class _DeclarationLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _too_big(data: Any, limit: int) -> bool:
-    """Whether walking the loaded value (aliases expanded) visits more than `limit` values."""
-    stack = [data]
+def _unloadable(data: Any, limit: int) -> tuple[str, list[str]] | None:
+    """(path, [problem]) when loaded YAML cannot be taken as it is, else None.
+
+    Aliases can make a small file expand into billions of values (or into a cycle), and a
+    "\\ud800" escape makes a string no UTF-8 encoder (hashing, JSON, the database) accepts.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
     count = 0
     while stack:
-        item = stack.pop()
+        path, item = stack.pop()
         count += 1
         if count > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            return "(file)", [f"The declaration expands to more than {limit} values."]
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "(file)", ["Not Unicode text: a lone surrogate such as \\ud800."]
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                sub = f"{path}.{key}" if path else str(key)
+                stack.append((path or "(file)", key))
+                stack.append((sub, value))
         elif isinstance(item, list):
-            stack.extend(item)
-    return False
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(item))
+    return None
 
 
 def read_declaration(path: str | Path) -> Declaration:
@@ -515,5 +537,7 @@ def read_declaration(path: str | Path) -> Declaration:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DeclarationError({"(file)": [f"Cannot read the file: {exc.strerror}."]}, str(path))
+        raise DeclarationError(
+            {"(file)": [f"Cannot read the file: {exc.strerror}."]}, str(path)
+        ) from exc
     return parse_declaration_text(raw, str(path))

@@ -14,7 +14,7 @@ from consent_server.services.sites import get_site
 from consent_server.services.tx import transaction
 
 ROLES = ("auditor", "admin")
-TOKEN_PREFIX = "cm_"
+TOKEN_PREFIX = "cm_"  # noqa: S105 - a public marker, not a secret
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ def create_token(site: str | None, role: str, label: str = "") -> tuple[ApiToken
     """Create a token; the secret is returned once and never stored."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if len(label) > 200 or not label.isprintable():
+        # The label column holds 200 characters and PostgreSQL text cannot hold NUL.
+        raise ValueError("label must be at most 200 printable characters")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction():
         site_id = get_site(site).id if site else None
@@ -54,7 +57,7 @@ def revoke_token(token_id_or_prefix: str) -> int:
     """Revoke tokens by id or by their printed prefix; return how many were revoked."""
     with transaction():
         query = select(ApiToken).where(ApiToken.revoked_at.is_(None))
-        if token_id_or_prefix.isdigit():
+        if token_id_or_prefix.isdigit() and int(token_id_or_prefix) < 2**31:
             query = query.where(ApiToken.id == int(token_id_or_prefix))
         else:
             query = query.where(ApiToken.prefix == token_id_or_prefix[:10])
