@@ -13,6 +13,8 @@
       return Array.prototype.slice.call(entry);
     }));
   }
-  window.ConsentManager.on("consent", function () { setTimeout(refresh, 50); });
+  // Blocked scripts run after the "consent" event; each of them announces itself.
+  document.addEventListener("demo:ran", refresh);
+  window.ConsentManager.on("consent", refresh);
   window.ConsentManager.ready.then(refresh);
 })();

@@ -23,7 +23,8 @@ function runScript(old) {
       script.text = old.text;
     }
     old.replaceWith(script);
-    if (!old.src) done();
+    // A script the page removed meanwhile never loads: do not let it stall the ones after it.
+    if (!script.src || !script.isConnected) done();
   });
 }
 
@@ -45,8 +46,17 @@ export function unblock() {
       frame.hidden = false;
       if (hasHolder) holder.remove();
     } else if (!hasHolder) {
+      // The placeholder takes the frame's box, so the page does not shift around it
+      // (only a rendered frame has one: one in a closed tab keeps the default size).
+      const ph = placeholder(category);
+      if (frame.offsetWidth) {
+        const display = getComputedStyle(frame).display;
+        ph.style.display = display === "inline" ? "inline-block" : display;
+        ph.style.width = `${frame.offsetWidth}px`;
+        ph.style.minHeight = `${frame.offsetHeight}px`;
+      }
       frame.hidden = true;
-      frame.before(placeholder(category));
+      frame.before(ph);
     }
   }
 }

@@ -6,7 +6,7 @@ import { removeRefused } from "./cleanup.js";
 import { consentDefault, consentUpdate } from "./gcm.js";
 import { flush, send } from "./send.js";
 import { state } from "./state.js";
-import { hide, selected, show, toggleOpener } from "./ui.js";
+import { close, hide, onKey, selected, show, toggleOpener } from "./ui.js";
 import { el, safely, store, uuid4 } from "./util.js";
 
 function emit(name, detail) {
@@ -50,7 +50,6 @@ export function choose(grants, method) {
     gpc: !!navigator.globalPrivacyControl,
   });
   hide();
-  toggleOpener(true);
   emit("consent", consent);
   if (before !== JSON.stringify(consent.decisions)) emit("change", consent);
   return consent;
@@ -95,7 +94,7 @@ const actions = {
     const picked = selected();
     accept(Object.keys(picked).filter((k) => picked[k]));
   },
-  close: () => (state.choice ? (hide(), toggleOpener(true)) : show(false)),
+  close,
   download,
 };
 
@@ -143,6 +142,9 @@ export function boot(script, cssHref) {
     return r.json();
   });
   document.addEventListener("click", onClick);
+  document.addEventListener("keydown", onKey);
+  // A receipt that could not be delivered goes out on the next page view, or when back online.
+  addEventListener("online", () => flush());
   return Promise.all([config, css])
     .then(([cfg]) => {
       state.config = cfg;

@@ -24,13 +24,29 @@ export function send(body) {
   return flush();
 }
 
-export function flush() {
+let sending = Promise.resolve();
+
+function deliver() {
   const queue = store(QUEUE_KEY) || [];
-  if (!queue.length) return Promise.resolve();
+  const done = [];
   let chain = Promise.resolve();
-  const left = [];
   for (const body of queue) {
-    chain = chain.then(() => post(body).catch(() => left.push(body)));
+    chain = chain.then(() => post(body).then(() => done.push(JSON.stringify(body)), () => 0));
   }
-  return chain.then(() => store(QUEUE_KEY, left.length ? left : null));
+  return chain.then(() => {
+    if (!done.length) return;
+    // Remove only what went out: a choice made meanwhile (or another tab) may have queued more.
+    const left = store(QUEUE_KEY) || [];
+    for (const sent of done) {
+      const i = left.findIndex((b) => JSON.stringify(b) === sent);
+      if (i >= 0) left.splice(i, 1);
+    }
+    store(QUEUE_KEY, left.length ? left : null);
+  });
+}
+
+export function flush() {
+  // One delivery at a time, or a receipt queued during a delivery would be posted twice.
+  sending = sending.then(deliver, deliver);
+  return sending;
 }

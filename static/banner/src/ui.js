@@ -1,5 +1,5 @@
 // The two layers: a first layer with equal accept and reject, and a settings dialog.
-import { granted } from "./choice.js";
+import { granted, isCurrent } from "./choice.js";
 import { PREFIX, RECEIPT_KEY } from "./constants.js";
 import { state } from "./state.js";
 import { el, store } from "./util.js";
@@ -80,19 +80,24 @@ function secondLayer(cfg, t) {
   ]);
 }
 
+function remove() {
+  if (state.root) state.root.remove();
+  state.root = null;
+}
+
 export function render(gpcApplied) {
   const cfg = state.config;
   const t = cfg.texts;
-  hide();
+  remove();
   const root = el("div", { id: "cm-banner", class: PREFIX.slice(0, -1), lang: cfg.language }, [firstLayer(cfg, t, gpcApplied), secondLayer(cfg, t)]);
-  root.addEventListener("keydown", onKey);
   state.root = root;
   document.body.append(root);
   return root;
 }
 
 export function show(preferences, gpcApplied) {
-  if (!returnFocus) returnFocus = document.activeElement;
+  // Remember where the visitor was only when the banner opens, not when it switches layers.
+  if (!state.root) returnFocus = document.activeElement;
   const root = render(gpcApplied);
   const l1 = root.firstChild;
   const l2 = root.lastChild;
@@ -104,12 +109,12 @@ export function show(preferences, gpcApplied) {
 }
 
 export function hide() {
-  if (state.root) {
-    state.root.remove();
-    state.root = null;
-    if (returnFocus && returnFocus.focus) returnFocus.focus();
-    returnFocus = null;
-  }
+  const open = state.root;
+  remove();
+  // The "cookie settings" control must be visible again before focus can return to it.
+  if (isCurrent(state.choice)) toggleOpener(true);
+  if (open && returnFocus && returnFocus.isConnected) returnFocus.focus();
+  returnFocus = null;
 }
 
 export function selected() {
@@ -129,26 +134,29 @@ export function toggleOpener(visible) {
   if (opener) opener.hidden = !visible;
 }
 
-function onKey(event) {
-  const l2 = state.root.lastChild;
-  if (l2.hidden) return;
+// Closes the settings: back to the first layer while the visitor has no valid choice
+// (first visit, new revision, expired), otherwise the banner goes away.
+export function close() {
+  if (isCurrent(state.choice)) hide();
+  else show(false);
+}
+
+export function onKey(event) {
+  // Listens on the document, so the trap holds even after a click moved focus out of it.
+  const l2 = state.root && state.root.lastChild;
+  if (!l2 || l2.hidden) return;
   if (event.key === "Escape") {
     event.preventDefault();
-    // Esc leaves the settings; a visitor who has not chosen yet returns to the first layer.
-    if (state.choice) {
-      hide();
-      toggleOpener(true);
-    } else show(false);
+    close();
   } else if (event.key === "Tab") {
     const items = [...l2.querySelectorAll("button, input:not([disabled]), summary, a[href]")].filter((n) => n.offsetParent);
     const first = items[0];
     const last = items[items.length - 1];
-    if (event.shiftKey && (document.activeElement === first || document.activeElement === l2)) {
+    const active = document.activeElement;
+    const inside = active !== l2 && l2.contains(active);
+    if (event.shiftKey ? !inside || active === first : !inside || active === last) {
       event.preventDefault();
-      last.focus();
-    } else if (!event.shiftKey && document.activeElement === last) {
-      event.preventDefault();
-      first.focus();
+      (event.shiftKey ? last : first).focus();
     }
   }
 }

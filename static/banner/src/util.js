@@ -30,12 +30,17 @@ export function safely(fn, ...args) {
   }
 }
 
+// Values that localStorage refused (blocked site data, quota full): kept for this page view,
+// so a receipt is still sent even when it cannot wait for a later one.
+const memory = {};
+
 export function store(key, value) {
   try {
-    if (value === undefined) return JSON.parse(localStorage.getItem(key));
+    if (value === undefined) return key in memory ? memory[key] : JSON.parse(localStorage.getItem(key));
     if (value === null) localStorage.removeItem(key);
     else localStorage.setItem(key, JSON.stringify(value));
+    delete memory[key];
   } catch (e) {
-    return null;
+    if (value !== undefined) memory[key] = value;
   }
 }

@@ -1,0 +1,93 @@
+"""The built banner bundle: not stale, small, safely cached, free of eval."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from tests.conftest import IN_CI, ROOT, make_app
+
+BANNER = ROOT / "static" / "banner"
+DIST = BANNER / "dist"
+MAX_GZIP = 7700  # bytes, banner.js + its CSS at gzip -9
+
+
+def manifest() -> dict:
+    return json.loads((DIST / "manifest.json").read_text())
+
+
+def test_dist_is_built_from_the_current_sources():
+    if not shutil.which("node"):
+        if IN_CI:
+            pytest.fail("node is needed to check the banner bundle (required with CI=true)")
+        pytest.skip("node is not installed")
+    result = subprocess.run(
+        [sys.executable, str(BANNER / "build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bundle_is_small():
+    m = manifest()
+    js = (DIST / m["js"]).read_bytes()
+    css = (DIST / m["css"]).read_bytes()
+    assert js == (DIST / "banner.js").read_bytes()
+    assert css == (DIST / "banner.css").read_bytes()
+    total = len(gzip.compress(js, 9, mtime=0)) + len(gzip.compress(css, 9, mtime=0))
+    assert total == m["gzip9"]["total"]
+    assert total <= MAX_GZIP, f"banner is {total} bytes gzipped (budget {MAX_GZIP})"
+
+
+def test_bundle_loads_its_hashed_css_and_has_no_eval():
+    m = manifest()
+    js = (DIST / "banner.js").read_text(encoding="utf-8")
+    assert m["css"] in js and "__CSS__" not in js
+    for needle in (
+        "eval(",
+        "new Function",
+        "Function(",
+        "innerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+    ):
+        assert needle not in js, needle
+    assert 'setTimeout("' not in js and "setTimeout('" not in js
+
+
+@pytest.fixture
+def banner_app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path, f"sqlite:///{tmp_path}/db.sqlite3")
+
+
+def test_cache_headers(banner_app: Flask):
+    client = banner_app.test_client()
+    m = manifest()
+    entry = client.get("/banner/banner.js")
+    assert entry.status_code == 200
+    assert entry.mimetype in {"text/javascript", "application/javascript"}
+    assert entry.headers["Cache-Control"] == "public, max-age=300"
+    assert "immutable" not in entry.headers["Cache-Control"]
+    assert entry.data == (DIST / m["js"]).read_bytes()
+    for name in (m["js"], m["css"]):
+        hashed = client.get(f"/banner/{name}")
+        assert hashed.status_code == 200
+        assert hashed.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert hashed.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get(f"/banner/{m['css']}").mimetype == "text/css"
+    # Revalidation of the short-lived entry costs a 304, not the whole file.
+    again = client.get("/banner/banner.js", headers={"If-None-Match": entry.headers["ETag"]})
+    assert again.status_code == 304
+    for name in ("manifest.json", "banner.0000000000.js", "../banner/build.py", "banner.JS"):
+        assert client.get(f"/banner/{name}").status_code == 404
