@@ -82,25 +82,37 @@ class KeyStore:
         os.replace(tmp, self.directory / f"{kid}.pem")
         return kid
 
-    def _set_current(self, kid: str, *, only_if_absent: bool) -> None:
+    def _set_current(self, kid: str, *, only_if_absent: bool) -> bool:
+        """Make kid the current key; with only_if_absent only if none is yet. True if it is."""
         path = self.directory / CURRENT_FILE
-        if only_if_absent:
-            # Several workers may start at once: the first to create `current` wins.
-            with contextlib.suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(kid + "\n")
-            return
-        tmp = self.directory / f".{CURRENT_FILE}.tmp"
-        tmp.write_text(kid + "\n")
-        os.replace(tmp, path)
+        # The whole file is written first and then put in place in one step: a reader never
+        # sees `current` empty or half-written (creating it with O_EXCL and then writing did
+        # let workers that started at once read an empty kid).
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".current-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(kid + "\n")
+            if not only_if_absent:
+                os.replace(tmp, path)
+                return True
+            # Several workers may start at once: the first to link `current` into place wins.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def ensure(self) -> str:
         """Create the first key if there is none; return the current kid."""
         path = self.directory / CURRENT_FILE
         if not path.exists():
             kid = self._write_new_key()
-            self._set_current(kid, only_if_absent=True)
+            if not self._set_current(kid, only_if_absent=True):
+                # Another worker's first key won; ours never signed anything: do not publish it.
+                (self.directory / f"{kid}.pem").unlink(missing_ok=True)
         return path.read_text().strip()
 
     def rotate(self) -> str:
@@ -126,11 +138,23 @@ class KeyStore:
 
     def kids(self) -> list[str]:
         """Every kid in the folder, oldest first."""
-        files = sorted(self.directory.glob("*.pem"), key=lambda p: p.stat().st_mtime)
-        return [p.stem for p in files]
+        found = []
+        for path in self.directory.glob("*.pem"):
+            try:
+                found.append((path.stat().st_mtime_ns, path.stem))
+            except FileNotFoundError:
+                continue  # a worker's losing first key, being removed by `ensure`
+        return [kid for _, kid in sorted(found)]
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """All public keys, current first."""
         current = self.ensure()
         ordered = [current] + [k for k in reversed(self.kids()) if k != current]
-        return {"keys": [public_jwk(self._load(k).public_key()) for k in ordered]}
+        keys = []
+        for kid in ordered:
+            try:
+                keys.append(public_jwk(self._load(kid).public_key()))
+            except FileNotFoundError:
+                if kid == current:
+                    raise
+        return {"keys": keys}

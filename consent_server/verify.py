@@ -81,7 +81,16 @@ class VerifyReport:
                 + ", ".join(self.unsealed[:20])
                 + (" ..." if len(self.unsealed) > 20 else "")
             )
-        lines.append("OK: the export is intact." if self.ok else "FAILED: the export was altered.")
+        if not self.ok:
+            lines.append("FAILED: the export was altered.")
+        elif self.unsealed:
+            # Not "intact": nothing proves the unsealed lines, a forged one included.
+            lines.append(
+                f"OK: every sealed receipt is intact; {len(self.unsealed)} not yet sealed "
+                "cannot be proven."
+            )
+        else:
+            lines.append("OK: the export is intact.")
         return "\n".join(lines)
 
 
@@ -94,15 +103,17 @@ class _Leaf:
     matched: bool = False
 
 
-def _verify_seal_signature(doc: dict[str, Any], keys: dict[str, Any]) -> str | None:
-    """None when the JWS is valid for its payload, else what is wrong."""
+def _read_seal_signature(
+    doc: dict[str, Any], keys: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(what was signed, if a trusted key signed it; what is wrong, or None)."""
     try:
         header = jwt.get_unverified_header(doc["signature"])
-    except jwt.PyJWTError as exc:
-        return f"unreadable signature ({exc})"
+    except (jwt.PyJWTError, KeyError, TypeError) as exc:
+        return None, f"unreadable signature ({exc})"
     kid = header.get("kid")
     if kid not in keys:
-        return f"signed with key {kid!r}, which is not among the trusted public keys"
+        return None, f"signed with key {kid!r}, which is not among the trusted public keys"
     try:
         signed = jwt.decode(
             doc["signature"],
@@ -111,10 +122,15 @@ def _verify_seal_signature(doc: dict[str, Any], keys: dict[str, Any]) -> str | N
             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.PyJWTError as exc:
-        return f"signature does not verify with key {kid} ({exc})"
-    if canonical(signed) != canonical(doc["payload"]):
-        return "seal content differs from what was signed"
-    return None
+        return None, f"signature does not verify with key {kid} ({exc})"
+    if canonical(signed) != canonical(doc.get("payload")):
+        return signed, "seal content differs from what was signed"
+    return signed, None
+
+
+def _verify_seal_signature(doc: dict[str, Any], keys: dict[str, Any]) -> str | None:
+    """None when the JWS is valid for its payload, else what is wrong."""
+    return _read_seal_signature(doc, keys)[1]
 
 
 def _check_seals(
@@ -123,15 +139,30 @@ def _check_seals(
     """Check signatures, roots and the chain; return the leaves of the seals that hold."""
     trusted: dict[int, list[_Leaf]] = {}
     previous: dict[str, Any] | None = None
+    previous_hash: str | None = None
+    site: Any = None
+    seen: set[Any] = set()
     for doc in sorted(seal_docs, key=lambda d: d.get("sequence", 0)):
         seq = doc.get("sequence")
         payload = doc.get("payload") or {}
         broken = []
+        # One server key signs the seals of every site: a validly signed seal of another site,
+        # or a second seal of the same number, must not stand in for one of this log's seals.
+        if site is None:
+            site = payload.get("site")
+        elif payload.get("site") != site:
+            broken.append(f"belongs to site {payload.get('site')!r}, not {site!r}")
+        duplicate = seq in seen
+        if duplicate:
+            broken.append(f"is a second seal {seq}")
+        seen.add(seq)
         if payload.get("sequence") != seq:
             broken.append("sequence differs from the signed payload")
-        problem = _verify_seal_signature(doc, keys)
+        signed, problem = _read_seal_signature(doc, keys)
         if problem:
             broken.append(problem)
+        if seq == 1 and payload.get("previous") is not None:
+            broken.append("the first seal names a previous seal")
         try:
             blob = unb64(doc.get("leaves", ""))
         except ValueError:
@@ -147,14 +178,14 @@ def _check_seals(
             broken.append(f"has {len(leaves)} leaves, signed tree size {payload.get('tree_size')}")
         elif merkle_root(leaf.digest for leaf in leaves).hex() != payload.get("root"):
             broken.append("leaf list does not give the signed Merkle root")
-        if previous is not None:
+        if previous is not None and not duplicate:
             if previous["sequence"] + 1 != seq:
                 missing = range(previous["sequence"] + 1, seq or 0)
                 for gap in missing:
                     report.problems.append(
                         Problem("broken_seal", f"seal {gap} is missing from the chain", seal=gap)
                     )
-            elif payload.get("previous") != sha256_hex(canonical(previous["payload"])):
+            elif payload.get("previous") != previous_hash:
                 broken.append(f"does not chain to seal {previous['sequence']}")
         if broken:
             report.problems.append(
@@ -162,7 +193,12 @@ def _check_seals(
             )
         else:
             trusted[seq] = leaves
+        if duplicate:
+            continue  # the chain goes on from the first seal of that number
         previous = doc
+        # The next seal chains to what this one's key signed: a seal whose shown content was
+        # altered is reported itself, without making the intact seal after it look broken too.
+        previous_hash = sha256_hex(canonical(signed if signed is not None else payload))
     report.seals = len(seal_docs)
     return trusted
 
@@ -199,6 +235,11 @@ def verify_lines(
 ) -> VerifyReport:
     """Verify receipts (JSONL lines) against seals and public keys."""
     report = VerifyReport()
+    # A seal line that is no seal at all is reported, not allowed to stop the audit.
+    seals_ok = [d for d in seal_docs if isinstance(d, dict) and isinstance(d.get("sequence"), int)]
+    for _ in range(len(seal_docs) - len(seals_ok)):
+        report.problems.append(Problem("malformed", "a line of the seals file is not a seal"))
+    seal_docs = seals_ok
     keys = {}
     for jwk in jwks.get("keys", []):
         try:
@@ -269,6 +310,18 @@ def verify_lines(
                     leaf=leaf.index,
                 )
             )
+        elif receipt_id and receipt_id in by_id:
+            # Its id is already proven by another line: a second copy, whatever seal it claims
+            # (one claiming none would otherwise pass as a receipt not yet sealed).
+            report.problems.append(
+                Problem(
+                    "inserted",
+                    f"line {number}: receipt {receipt_id} is a second copy of a sealed receipt "
+                    "(inserted)",
+                    line=number,
+                    receipt_id=receipt_id,
+                )
+            )
         elif seal is None and receipt_id:
             report.unsealed.append(receipt_id)
         elif isinstance(seal, int) and seal not in known_seals:
@@ -298,7 +351,8 @@ def verify_lines(
                 report.problems.append(
                     Problem(
                         "removed",
-                        f"receipt {leaf.receipt_id} (seal {leaf.seal}, leaf {leaf.index}) was removed",
+                        f"receipt {leaf.receipt_id} (seal {leaf.seal}, leaf {leaf.index}) "
+                        "was removed",
                         receipt_id=leaf.receipt_id,
                         seal=leaf.seal,
                         leaf=leaf.index,
@@ -331,6 +385,41 @@ def _load_jsonl(data: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in data.splitlines() if line.strip()]
 
 
+def _check_manifest(manifest: Any, seal_docs: list[dict[str, Any]], report: VerifyReport) -> None:
+    """Compare a bundle with what its exporter wrote down, to catch whole seals cut off the end.
+
+    The manifest is not signed, so this only catches a careless cut; the seal chain and the
+    signatures remain the proof.
+    """
+    if not isinstance(manifest, dict):
+        report.problems.append(Problem("malformed", "manifest.json is not a JSON object"))
+        return
+    present = {doc.get("sequence") for doc in seal_docs if isinstance(doc, dict)}
+    named = {p.seal for p in report.problems if p.kind == "broken_seal" and p.receipt_id is None}
+    first, last = manifest.get("first_seal"), manifest.get("last_seal")
+    if isinstance(first, int) and isinstance(last, int):
+        for sequence in range(first, last + 1):
+            if sequence not in present and sequence not in named:
+                report.problems.append(
+                    Problem(
+                        "broken_seal",
+                        f"seal {sequence} is missing (the manifest lists seals {first} to {last})",
+                        seal=sequence,
+                    )
+                )
+    counts = manifest.get("counts")
+    expected = counts.get("receipts") if isinstance(counts, dict) else None
+    explained = any(p.kind in ("removed", "inserted") for p in report.problems)
+    if isinstance(expected, int) and expected != report.receipts and not explained:
+        kind = "removed" if report.receipts < expected else "inserted"
+        report.problems.append(
+            Problem(
+                kind,
+                f"receipts.jsonl has {report.receipts} receipts, the manifest lists {expected}",
+            )
+        )
+
+
 def verify_path(
     path: str | Path,
     *,
@@ -348,7 +437,10 @@ def verify_path(
                 orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
             )
             with zf.open("receipts.jsonl") as fh:
-                return verify_lines(fh, seal_docs, keys)
+                report = verify_lines(fh, seal_docs, keys)
+            if "manifest.json" in names:
+                _check_manifest(orjson.loads(zf.read("manifest.json")), seal_docs, report)
+            return report
     if seals is None:
         raise ValueError("a JSONL export needs --seals FILE (or use a bundle .zip)")
     if trusted_keys is None:

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, or_, select
 
 from consent_server.extensions import db
 from consent_server.keys import KeyStore
@@ -80,13 +80,29 @@ def export_scope(
     site_key: str, since: dt.datetime | None, until: dt.datetime | None
 ) -> ExportScope:
     """Whole seals that hold a receipt in [since, until), so every exported seal can be checked."""
+    # SQLite keeps timestamps as UTC text without an offset: compare in UTC on every database.
+    since = since.astimezone(dt.UTC) if since is not None else None
+    until = until.astimezone(dt.UTC) if until is not None else None
     site = db.session.execute(select(Site).where(Site.key == site_key)).scalar_one()
-    query = select(Seal).where(Seal.site_id == site.id).order_by(Seal.sequence)
+    overlapping = select(func.min(Seal.sequence), func.max(Seal.sequence)).where(
+        Seal.site_id == site.id
+    )
     if since is not None:
-        query = query.where(Seal.last_recorded_at >= since)
+        overlapping = overlapping.where(Seal.last_recorded_at >= since)
     if until is not None:
-        query = query.where(Seal.first_recorded_at < until)
-    seals = list(db.session.execute(query).scalars())
+        overlapping = overlapping.where(Seal.first_recorded_at < until)
+    first, last = db.session.execute(overlapping).one()
+    # Every seal between the first and the last that overlap: a late-committed receipt can
+    # make a later seal overlap the range while the seals before it do not, and leaving those
+    # out would break the chain the auditor checks.
+    seals = []
+    if first is not None:
+        query = (
+            select(Seal)
+            .where(Seal.site_id == site.id, Seal.sequence.between(first, last))
+            .order_by(Seal.sequence)
+        )
+        seals = list(db.session.execute(query).scalars())
     return ExportScope(site, seals, since, until)
 
 
@@ -111,7 +127,12 @@ def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
                 sequence = sequences.get(row[4])
                 if sequence is not None:
                     yield (*row[:4], sequence, row[5])
-        conds = [r.site_id == scope.site.id, r.seal_id.is_(None)]
+        # Then every receipt of the range in no exported seal: unsealed ones, and those a seal
+        # made since the scope was read took (asking only for unsealed ones lost them). No
+        # older seal holds a receipt of the range, or it would overlap and be exported.
+        conds = [r.site_id == scope.site.id]
+        if scope.seals:
+            conds.append(or_(r.seal_id.is_(None), r.seal_id > scope.seals[-1].id))
         if scope.since is not None:
             conds.append(r.recorded_at >= scope.since)
         if scope.until is not None:
@@ -121,7 +142,7 @@ def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
 
 
 def _jsonl_line(row: tuple[Any, ...]) -> bytes:
-    record, digest, receipt_id, purged_at, sequence, leaf = row
+    record, digest, receipt_id, _purged_at, sequence, leaf = row
     seal = b"null" if sequence is None else str(sequence).encode()
     leaf_b = b"null" if leaf is None else str(leaf).encode()
     head = b'{"seal":' + seal + b',"leaf":' + leaf_b + b',"record_hash":"' + digest.encode() + b'"'

@@ -42,8 +42,15 @@ class SealResult:
 def _lock_site_for_sealing(site_id: int) -> None:
     # Sealers serialise per site; an advisory lock (not a row lock) leaves the POST path,
     # whose foreign-key check share-locks the site row, completely unblocked.
-    if db.session.get_bind().dialect.name == "postgresql":
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(72616, :id)"), {"id": site_id})
+    elif dialect == "sqlite":
+        # SQLite has no advisory locks, and two sealers reading the same unsealed receipts
+        # would both write seal N (one fails on the unique sequence). A no-op write takes the
+        # database write lock now, before anything is read: sealers then queue like every
+        # SQLite writer already does, and each one reads what the one before it left.
+        db.session.execute(text("UPDATE sites SET id = id WHERE id = :id"), {"id": site_id})
 
 
 def seal_site(site_key: str, max_leaves: int | None = None) -> list[SealResult]:
@@ -126,7 +133,7 @@ def _seal_batch(site_key: str, limit: int) -> SealResult | None:
             [{"rid": r.id, "leaf": i} for i, r in enumerate(rows)],
         )
         if done.rowcount != len(rows):
-            # Only possible without the advisory lock (SQLite): the other sealer won; retry later.
+            # Only possible if the lock above did not hold: the other sealer won; retry later.
             raise SealConflict(f"site {site.key}: receipts were sealed concurrently")
     return SealResult(site.key, sequence, len(rows), root)
 
