@@ -93,6 +93,9 @@ def _register_error_handlers(app: Flask) -> None:
     def _count_rejections(response: Response) -> Response:
         if 400 <= response.status_code < 500:
             metrics.requests_rejected.labels(str(response.status_code)).inc()
+        # Texts from declarations and visitors' page URLs are served back inside JSON: a
+        # browser must never sniff such a body into HTML.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
     # Replaces flask-smorest's handler so that every error has the contract's shape.
@@ -135,16 +138,14 @@ def json_error(exc: HTTPException) -> tuple[dict, int, dict]:
     payload, code, headers = rest_api.handle_http_exception(exc)
     if "message" not in payload:
         errors = payload.get("errors")
-        if code in (400, 422) and isinstance(errors, dict) and errors.get("json") == [
-            "Invalid JSON body."
-        ]:
+        if (
+            code in (400, 422)
+            and isinstance(errors, dict)
+            and errors.get("json") == ["Invalid JSON body."]
+        ):
             payload["message"] = "Malformed JSON body."
         elif code == 422 and isinstance(errors, dict) and errors:
-            payload["message"] = "Invalid request: " + "; ".join(
-                f"{where} {', '.join(map(str, fields))}" if isinstance(fields, dict) else where
-                for where, fields in errors.items()
-            )
-            payload["message"] += "."
+            payload["message"] = _validation_message(errors)
         elif code == 429:
             payload["message"] = f"Too many requests: the limit is {exc.description}."
         else:
@@ -153,3 +154,20 @@ def json_error(exc: HTTPException) -> tuple[dict, int, dict]:
     extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
     extra.update(headers or {})
     return payload, code, extra
+
+
+def _validation_message(errors: dict[str, Any]) -> str:
+    """One line naming the invalid fields of webargs' {location: {field: [messages]}}."""
+    parts = []
+    for where, fields in errors.items():
+        if not isinstance(fields, dict):
+            parts.append(f"invalid {where}")
+            continue
+        names = [str(name) for name in fields if name != "_schema"]
+        if "_schema" in fields and not names:
+            kind = "JSON body" if where == "json" else where
+            parts.append(f"the {kind} must be an object")
+        else:
+            parts.append(f"invalid {where} field(s): {', '.join(names)}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."

@@ -131,6 +131,8 @@ def tokens_create(site: str | None, operator: bool, role: str, label: str) -> No
         token, secret = create_token(site, role, label)
     except SiteNotFound:
         _fail(f"Unknown site {site!r}.")
+    except ValueError as exc:
+        _fail(f"Invalid --label: {exc}.")
     click.echo(secret)
     scope = f"site {site}" if site else "all sites"
     click.echo(f"token {token.id} ({token.prefix}...): {role} of {scope}; shown only now", err=True)

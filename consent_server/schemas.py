@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+import datetime as dt
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from consent_server.services.receipts import METHODS
-from scanner.declaration import LANGUAGE_RE, SITE_KEY_RE
+from scanner.declaration import LANGUAGE_RE, SITE_KEY_RE, FullMatch
 
 UUID4_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-StrictBool = fields.Boolean(truthy={True}, falsy={False})
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: 1, 0, 1.0 and "true" are refused (1 == True in Python)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 date or time, UTC when it has no offset, converted to UTC.
+
+    Stored times are UTC and SQLite compares them as text, so a bound must be UTC as well.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "metadata", {"description": "ISO-8601 date or date-time; UTC when no offset is given."}
+        )
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError("Date out of range.") from exc
 
 
 class _In(Schema):
@@ -19,7 +50,7 @@ class _In(Schema):
 class SitePathSchema(_In):
     """The site key in a URL."""
 
-    site = fields.String(required=True, validate=validate.Regexp(SITE_KEY_RE))
+    site = fields.String(required=True, validate=FullMatch(SITE_KEY_RE))
 
 
 class ConfigQuerySchema(_In):
@@ -33,21 +64,21 @@ class ConsentCreateSchema(_In):
 
     consent_id = fields.String(
         required=True,
-        validate=validate.Regexp(UUID4_RE, error="Must be a lower-case UUID version 4."),
+        validate=FullMatch(UUID4_RE, error="Must be a lower-case UUID version 4."),
     )
     revision = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
     decisions = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=32)),
-        values=fields.Boolean(truthy={True}, falsy={False}),
+        values=StrictBoolean(),
         required=True,
         validate=validate.Length(max=32),
     )
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
-    language = fields.String(validate=validate.Regexp(LANGUAGE_RE, error="Not a language code."))
+    language = fields.String(validate=FullMatch(LANGUAGE_RE, error="Not a language code."))
     page_url = fields.Url(
         schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048)
     )
-    gpc = fields.Boolean(truthy={True}, falsy={False}, load_default=False)
+    gpc = StrictBoolean(load_default=False)
 
 
 class ReceiptCreatedSchema(Schema):
@@ -78,7 +109,7 @@ class HistorySchema(Schema):
 class ConsentIdPathSchema(_In):
     """The consent id in a URL."""
 
-    consent_id = fields.String(required=True, validate=validate.Regexp(UUID4_RE))
+    consent_id = fields.String(required=True, validate=FullMatch(UUID4_RE))
 
 
 class BannerConfigSchema(Schema):
@@ -126,8 +157,8 @@ class SiteSchema(Schema):
 class ExportQuerySchema(_In):
     """Range and format of an export."""
 
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    since = UtcDateTime()
+    until = UtcDateTime()
     format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
 
 
@@ -151,8 +182,8 @@ class SealListSchema(Schema):
 class StatsQuerySchema(_In):
     """Range and bucket of statistics."""
 
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    since = UtcDateTime()
+    until = UtcDateTime()
     interval = fields.String(load_default="day", validate=validate.OneOf(["day"]))
 
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
-from consent_server.api.common import require_token
+from consent_server.api.common import StrictJsonParser, require_token, shown
 from consent_server.extensions import db
 from consent_server.models import Seal
 from consent_server.schemas import (
@@ -27,6 +27,7 @@ from scanner.declaration import DeclarationError, load_declaration, parse_declar
 blp = Blueprint(
     "admin", __name__, url_prefix="/api/v1", description="Needs Authorization: Bearer <token>."
 )
+blp.ARGUMENTS_PARSER = StrictJsonParser()
 BEARER = [{"bearerAuth": []}]
 
 
@@ -34,7 +35,7 @@ def _existing(site: str) -> sites.Site:
     try:
         return sites.get_site(site)
     except sites.SiteNotFound:
-        abort(404, message=f"Unknown site {site!r}.")
+        abort(404, message=f"Unknown site {shown(site)}.")
 
 
 @blp.route("/sites/<string:site>")
@@ -78,7 +79,11 @@ class SiteResource(MethodView):
         except DeclarationError as exc:
             abort(422, message="The declaration is invalid.", errors={"json": exc.errors})
         if decl.site != site:
-            abort(422, message=f"The declaration is for site {decl.site!r}, not {site!r}.")
+            abort(
+                422,
+                message=f"The declaration is for site {decl.site!r}, not {shown(site)}.",
+                errors={"json": {"site": [f"Must be {shown(site)}, the site in the URL."]}},
+            )
         result = sites.apply_declaration(decl)
         return result.__dict__, 201 if result.created else 200
 
@@ -96,8 +101,8 @@ class ConsentExport(MethodView):
             }
         },
     )
+    @require_token("auditor")  # outermost: no query is even parsed without a valid token
     @blp.arguments(ExportQuerySchema, location="query")
-    @require_token("auditor")
     def get(self, query: dict, site: str) -> Response:
         """Export receipts (whole seals overlapping the range, then unsealed ones), streamed."""
         _existing(site)
@@ -131,9 +136,9 @@ class Stats(MethodView):
     """Consent statistics."""
 
     @blp.doc(security=BEARER)
+    @require_token("auditor")
     @blp.arguments(StatsQuerySchema, location="query")
     @blp.response(200, StatsSchema)
-    @require_token("auditor")
     def get(self, query: dict, site: str) -> dict:
         """Counts of each method and per-category grant rates per day."""
         _existing(site)

@@ -7,12 +7,37 @@ from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
 from flask import Response, g, request
 from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from consent_server.services import tokens
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StrictJsonParser(FlaskParser):
+    """webargs' parser reading bodies with orjson: strict JSON, and nothing it cannot take.
+
+    The standard library parser lets through what later fails as a 500: nesting deep enough
+    to exhaust the stack, integers too long to convert, lone surrogates ("\\ud800") that no
+    UTF-8 encoder accepts, NaN. orjson refuses all of them as malformed JSON (400).
+    """
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing  # as webargs: the schema names every missing field
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            # Handled here: webargs takes an error whose `doc` is empty (orjson's, for bytes
+            # that are not UTF-8) for an empty body.
+            return self._handle_invalid_json_error(exc, req)
 
 
 def require_token(role: str) -> Callable[[F], F]:
@@ -31,7 +56,7 @@ def require_token(role: str) -> Callable[[F], F]:
             site = kwargs.get("site")
             if site is not None and not info.can(role, site):
                 if info.site not in (None, site):
-                    abort(403, message=f"This token does not grant access to site {site!r}.")
+                    abort(403, message=f"This token does not grant access to site {shown(site)}.")
                 abort(403, message=f"This action needs the {role} role.")
             if site is None and info.site is not None:
                 abort(403, message="This action needs an operator token.")
@@ -41,6 +66,11 @@ def require_token(role: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """repr() of a value from the request, cut short so an error never echoes a huge URL."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def origin_host(origin: str | None) -> str | None:

@@ -9,7 +9,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from consent_server import metrics
-from consent_server.api.common import apply_cors, host_allowed, origin_host
+from consent_server.api.common import (
+    StrictJsonParser,
+    apply_cors,
+    host_allowed,
+    origin_host,
+    shown,
+)
 from consent_server.extensions import limiter
 from consent_server.schemas import (
     UUID4_RE,
@@ -23,22 +29,37 @@ from consent_server.services.receipts import ConsentRejected, consent_history, r
 from consent_server.services.sites import SiteNotFound, SiteView, get_site_view
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1", description="Called by the banner.")
+blp.ARGUMENTS_PARSER = StrictJsonParser()
 
 
 def _site_or_404(site: str) -> SiteView:
     try:
         view = get_site_view(site)
     except SiteNotFound:
-        abort(404, message=f"Unknown site {site!r}.")
+        abort(404, message=f"Unknown site {shown(site)}.")
     if view.current is None:
-        abort(404, message=f"Site {site!r} has no declaration yet.")
+        abort(404, message=f"Site {shown(site)} has no declaration yet.")
     return view
 
 
 @blp.before_request
-def _limit_body() -> None:
+def _guard_request() -> None:
     # The banner sends a few hundred bytes; refuse anything big before reading it.
     request.max_content_length = current_app.config["PUBLIC_MAX_BODY"]
+    if request.method != "POST":
+        return
+    # A foreign page is refused before its body is even parsed (403 whatever it sends).
+    site = (request.view_args or {}).get("site")
+    origin = request.headers.get("Origin")
+    if site is not None and origin:
+        try:
+            domains = get_site_view(site).domains
+        except SiteNotFound:
+            return  # the view answers 404
+        if not host_allowed(origin_host(origin), domains):
+            abort(403, message=f"Origin {shown(origin)} is not a domain of {site!r}.")
+    if request.mimetype != "application/json":
+        abort(415, message="Send the consent as JSON (Content-Type: application/json).")
 
 
 @blp.after_request
@@ -96,10 +117,7 @@ class Consents(MethodView):
     @blp.response(201, ReceiptCreatedSchema)
     def post(self, payload: dict, site: str) -> dict:
         """Record one consent event; answers with the signed receipt once it is committed."""
-        view = _site_or_404(site)
-        host = origin_host(request.headers.get("Origin"))
-        if request.headers.get("Origin") and not host_allowed(host, view.domains):
-            abort(403, message=f"Origin {request.headers['Origin']!r} is not a domain of {site!r}.")
+        view = _site_or_404(site)  # the Origin was checked in _guard_request
         try:
             receipt = record_consent(
                 view,
@@ -120,7 +138,7 @@ class History(MethodView):
     @blp.response(200, HistorySchema)
     def get(self, consent_id: str) -> dict:
         """The receipts recorded for this browser's consent id, newest first."""
-        if not re.match(UUID4_RE, consent_id):
+        if not re.fullmatch(UUID4_RE, consent_id):
             abort(404, message="Unknown consent id.")
         host = origin_host(request.headers.get("Origin"))
         return {"consent_id": consent_id, "receipts": consent_history(consent_id, host)}

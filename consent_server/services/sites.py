@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,14 @@ from sqlalchemy import select
 from consent_server.extensions import db
 from consent_server.models import Site, SiteRevision, utcnow
 from consent_server.services.tx import transaction
-from scanner.declaration import Declaration
+from scanner.declaration import SITE_KEY_RE, Declaration
+
+_SITE_KEY = re.compile(SITE_KEY_RE)
+
+
+def _valid_key(key: str) -> bool:
+    # A key that cannot exist never reaches the database (NUL bytes break PostgreSQL queries).
+    return bool(_SITE_KEY.fullmatch(key))
 
 
 class SiteNotFound(LookupError):
@@ -112,6 +120,8 @@ def get_site_view(key: str) -> SiteView:
     view = cache.get(key, ttl)
     if view is not None:
         return view
+    if not _valid_key(key):
+        raise SiteNotFound(key)
     site = db.session.execute(select(Site).where(Site.key == key)).scalar_one_or_none()
     if site is None:
         raise SiteNotFound(key)
@@ -187,6 +197,8 @@ def list_sites() -> list[Site]:
 
 def get_site(key: str) -> Site:
     """The site row by key."""
+    if not _valid_key(key):
+        raise SiteNotFound(key)
     site = db.session.execute(select(Site).where(Site.key == key)).scalar_one_or_none()
     if site is None:
         raise SiteNotFound(key)
