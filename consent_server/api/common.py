@@ -13,6 +13,7 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from consent_server.hosts import host_allowed
 from consent_server.services import tokens
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,11 +97,3 @@ def apply_cors(response: Response, domains: frozenset[str], methods: str) -> Res
     return response
 
 
-def host_allowed(host: str | None, domains: frozenset[str]) -> bool:
-    """Whether a host is one of the domains (a `*.example.se` entry covers subdomains)."""
-    if host is None:
-        return False
-    host = host.lower()
-    if host in domains:
-        return True
-    return any(d.startswith("*.") and host.endswith(d[1:]) for d in domains)

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 
 from consent_server.extensions import db
+from consent_server.hosts import host_allowed
 from consent_server.keys import KeyStore, SigningKey
 from consent_server.ledger import canonical, sha256_hex
 from consent_server.models import ConsentReceipt, Seal, Site
@@ -183,7 +184,7 @@ def _signing_key() -> SigningKey:
     return store.current()
 
 
-def consent_history(consent_id: str, allowed_hosts: str | None = None) -> list[dict[str, Any]]:
+def consent_history(consent_id: str, calling_host: str | None = None) -> list[dict[str, Any]]:
     """A browser's own receipts, newest first; limited to sites that list the calling host."""
     rows = db.session.execute(
         select(ConsentReceipt.record, ConsentReceipt.record_hash, Seal.sequence, Site.domains)
@@ -195,7 +196,7 @@ def consent_history(consent_id: str, allowed_hosts: str | None = None) -> list[d
     ).all()
     out = []
     for record, digest, sequence, domains in rows:
-        if allowed_hosts is not None and allowed_hosts not in domains:
+        if calling_host is not None and not host_allowed(calling_host, frozenset(domains)):
             continue
         out.append({"record": orjson.loads(record), "record_hash": digest, "seal": sequence})
     return out
