@@ -20,7 +20,7 @@ from scanner.model import (
     PhaseResult,
     StorageItem,
 )
-from scanner.observe import cookie_key, host_of
+from scanner.observe import MAX_STORED_SECONDS, cookie_key, host_of
 
 LIFETIME_TOLERANCE = 1.5
 CONSENT_SEVERITY = {
@@ -86,6 +86,8 @@ class Analysis:
         self.storage: dict[tuple[str, str, str], StorageReport] = {}
         self.refused: list[CookieEvent] = []
         self.findings: list[Finding] = []
+        # The first event that set each cookie in each phase: where a phase's finding points.
+        self.first_in_phase: dict[tuple[str, str, str], CookieEvent] = {}
         self.site_domains = tuple(declaration.data["domains"] if declaration else ())
 
     def classify(self, name: str, domain: str, storage: str = "cookie") -> Classification:
@@ -114,6 +116,7 @@ class Analysis:
 
     def _add_cookie(self, event: CookieEvent, phase: str) -> None:
         key = (event.name, event.domain)
+        self.first_in_phase.setdefault((event.name, event.domain, phase), event)
         report = self.cookies.get(key)
         if report is None:
             which, registrable = party(event.domain, self.site_host)
@@ -179,15 +182,24 @@ class Analysis:
             report.pages.append(item.page_url)
 
     def _add_stored_lifetimes(self) -> None:
-        now = time.time()
+        # The stored lifetime counts from when the cookie was set, not from the end of the
+        # scan: events carry monotonic times, jars carry epoch expiries.
+        epoch_offset = time.time() - time.monotonic()
         for phase in self.phases:
             for visit in phase.pages:
+                set_at: dict[tuple[str, str], float] = {}
+                for event in visit.events:
+                    if not event.refused and not event.deletion:
+                        key = (event.name, event.domain)
+                        set_at[key] = max(set_at.get(key, 0.0), event.at + epoch_offset)
                 for cookie in visit.jar:
-                    report = self.cookies.get((cookie.name, cookie.domain))
-                    if report and cookie.expires is not None:
-                        report.stored_seconds = max(
-                            report.stored_seconds or 0, cookie.expires - now
-                        )
+                    key = (cookie.name, cookie.domain)
+                    report = self.cookies.get(key)
+                    if report is None or cookie.expires is None or key not in set_at:
+                        continue
+                    # Whole seconds: the clocks of browser and scanner differ by milliseconds.
+                    stored = min(MAX_STORED_SECONDS, max(0, round(cookie.expires - set_at[key])))
+                    report.stored_seconds = max(report.stored_seconds or 0, stored)
 
     # -- findings ---------------------------------------------------------------------------
 
@@ -246,6 +258,7 @@ class Analysis:
             ("after-reject", "after_reject", "after the visitor rejected"),
         ):
             if phase in report.phases:
+                first = self.first_in_phase.get((report.name, report.domain, phase))
                 self._add(
                     Finding(
                         kind,
@@ -254,10 +267,8 @@ class Analysis:
                         cookie=report.name,
                         domain=report.domain,
                         phase=phase,
-                        page=report.first_seen["page"]
-                        if report.first_seen["phase"] == phase
-                        else None,
-                        setter=report.first_seen["setter"],
+                        page=first.page_url if first else None,
+                        setter=(first.setter or first.request_url) if first else None,
                         evidence={
                             "category": category,
                             "classified_by": report.classification.source,

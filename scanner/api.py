@@ -127,7 +127,13 @@ def scan(
     phases = PhaseRunner(config, progress).run()
     errors = [p.error for p in phases if p.error and not p.pages]
     if errors and len(errors) == len(phases):
-        raise ScanError("; ".join(errors))
+        raise ScanError("; ".join(dict.fromkeys(errors)))
+    if not any(v.error is None for p in phases for v in p.pages):
+        # Not one page loaded (an unreachable site, a time limit shorter than the first
+        # page): an empty report would read as a clean site.
+        reasons = [v.error for p in phases for v in p.pages if v.error]
+        reasons += [p.error for p in phases if p.error]
+        raise ScanError("no page could be loaded: " + "; ".join(dict.fromkeys(reasons)))
     analysis = Analysis(config.url, phases, declaration, knowledge).run()
     return build_report(config, phases, analysis, started=started, elapsed=time.monotonic() - t0)
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from scanner.model import PHASES, SEVERITIES
@@ -75,6 +75,14 @@ class ScanConfig:
         for name in ("max_pages", "depth", "concurrency"):
             if getattr(self, name) < (0 if name == "depth" else 1):
                 raise ScanError(f"--{name.replace('_', '-')} is too small")
+        for option, value in (
+            ("--page-timeout", self.page_timeout),
+            ("--timeout", self.total_timeout),
+        ):
+            if not value > 0:  # also NaN
+                raise ScanError(f"{option} must be a positive number of seconds")
+        if self.settle_ms < 0:
+            raise ScanError("--wait must not be negative")
         for host, ip in self.resolve.items():
             try:
                 ipaddress.ip_address(ip)
@@ -92,13 +100,21 @@ class ScanConfig:
         """Chromium --host-resolver-rules for the --resolve mappings."""
         if not self.resolve:
             return None
-        return ", ".join(f"MAP {host} {ip}" for host, ip in self.resolve.items())
+        rules = []
+        for host, ip in self.resolve.items():
+            address = ipaddress.ip_address(ip)
+            # Chromium reads the replacement as host[:port]: an IPv6 address needs brackets.
+            rules.append(f"MAP {host} [{address}]" if address.version == 6 else f"MAP {host} {ip}")
+        return ", ".join(rules)
 
 
 def resolve_host(host: str, mapping: dict[str, str]) -> list[str]:
     """Addresses of a host, honouring --resolve mappings (wildcards as Chromium reads them)."""
+    host = host.lower()
     for pattern, ip in mapping.items():
-        if fnmatch(host, pattern):
+        # fnmatchcase: "*" matches across dots, as in Chromium's rules (*.test covers
+        # shop.test and a.b.test, never the bare "test"); host names ignore case.
+        if fnmatchcase(host, pattern.lower()):
             return [ip]
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -118,7 +134,9 @@ def check_public_target(url: str, mapping: dict[str, str]) -> None:
     if host == "localhost" or host.endswith(".localhost"):
         raise ScanError(f"{host} is a loopback target; pass --allow-private to scan it")
     for address in resolve_host(host, mapping):
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
         if (
             ip.is_private
             or ip.is_loopback
@@ -126,6 +144,7 @@ def check_public_target(url: str, mapping: dict[str, str]) -> None:
             or ip.is_reserved
             or ip.is_multicast
             or ip.is_unspecified
+            or not ip.is_global  # also shared (100.64/10) and other special-purpose ranges
         ):
             raise ScanError(
                 f"{host} resolves to {ip}, a private, loopback or link-local address; "

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import re
+import time
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
@@ -18,11 +21,17 @@ MAX_STORED_SECONDS = 400 * 86400
 
 # Runs in every frame before any page script: records document.cookie and CookieStore writes
 # with the URL of the script that made them. Engines collect the records through a binding
-# (Playwright) or from window.__cmScanLog (Selenium).
+# (Playwright), or from the browser's console log with window.__cmScanLog as a fallback
+# (Selenium: the console log keeps the records of frames that are gone by the time the
+# engine looks, such as a cookie-sync iframe that removes itself).
+CONSOLE_PREFIX = "__cmScan:"
 PROBE_JS = r"""
 (() => {
   if (window.__cmScanLog) return;
+  const VIA_CONSOLE = false;
   const log = [];
+  const debug = console.debug.bind(console);  // before a page script can replace it
+  const stringify = JSON.stringify;
   Object.defineProperty(window, '__cmScanLog', {value: log, enumerable: false});
   const send = (kind, value) => {
     let stack = '';
@@ -30,6 +39,7 @@ PROBE_JS = r"""
     const rec = {kind, value: String(value), stack, frame: location.href, t: Date.now()};
     log.push(rec);
     try { if (window.__cmScanReport) window.__cmScanReport(rec); } catch (e) {}
+    if (VIA_CONSOLE) { try { debug('__cmScan:' + stringify(rec)); } catch (e) {} }
   };
   const desc = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
   if (desc && desc.set) {
@@ -43,12 +53,31 @@ PROBE_JS = r"""
   if (window.CookieStore && CookieStore.prototype.set) {
     const set = CookieStore.prototype.set;
     CookieStore.prototype.set = function (a, b) {
-      try { send('cookiestore', JSON.stringify(typeof a === 'object' ? a : {name: a, value: b})); } catch (e) {}
+      try { send('cookiestore', stringify(typeof a === 'object' ? a : {name: a, value: b})); } catch (e) {}
       return set.apply(this, arguments);
     };
   }
 })();
 """
+PROBE_CONSOLE_JS = PROBE_JS.replace("const VIA_CONSOLE = false;", "const VIA_CONSOLE = true;")
+
+
+def probe_record_from_console(message: str) -> dict[str, Any] | None:
+    """The probe record in a console message of the browser log, or None.
+
+    ChromeDriver writes a console call as `<source> <line>:<column> <arguments as JSON>`; the
+    probe's one argument is the JSON text of the record after CONSOLE_PREFIX.
+    """
+    at = message.find(' "' + CONSOLE_PREFIX)
+    if at < 0:
+        return None
+    try:
+        text = json.loads(message[at + 1 :])
+        record = json.loads(text[len(CONSOLE_PREFIX) :])
+    except (ValueError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
+
 
 STACK_URL = re.compile(r"(https?://[^\s)]+?):\d+:\d+")
 
@@ -158,16 +187,53 @@ def parse_cookie_string(
     return event
 
 
-def refusal_reasons(event: CookieEvent, request_url: str, top_url: str) -> list[str]:
-    """Why a browser refuses this cookie, by the rules of RFC 6265bis as Chromium applies them."""
+def schemeful_site(url: str) -> tuple[str, str]:
+    """(scheme, registrable domain) of a URL: what Chromium compares for SameSite."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    host = host_of(url).strip("[]")
+    if not host or is_ip(host):
+        return scheme, host
+    return scheme, _psl.privatesuffix(host) or host
+
+
+def refusal_reasons(
+    event: CookieEvent,
+    request_url: str,
+    top_url: str,
+    *,
+    top_level_navigation: bool = False,
+    frame_url: str | None = None,
+) -> list[str]:
+    """Why a browser refuses this cookie, by the rules of RFC 6265bis as Chromium applies them.
+
+    `request_url` is the response (or the document whose script wrote the cookie), `top_url`
+    the page in the browser's address bar, `frame_url` the document that made the request
+    (a cross-site frame makes its requests cross-site even back to the top site);
+    `top_level_navigation` marks the response to a navigation of the page itself (each
+    redirect hop included), which may set Lax cookies even from another site.
+    """
     reasons = []
     scheme = urlsplit(request_url).scheme
     host = host_of(request_url)
     secure_origin = scheme == "https" or host in ("localhost", "127.0.0.1", "::1")
     if event.secure and not secure_origin:
         reasons.append("Secure cookie set from an insecure origin")
-    if (event.same_site or "").lower() == "none" and not event.secure:
+    same_site = (event.same_site or "").lower()
+    if same_site == "none" and not event.secure:
         reasons.append("SameSite=None without Secure")
+    top_site = schemeful_site(top_url) if top_url else None
+    cross_site = top_site is not None and (
+        schemeful_site(request_url) != top_site
+        or bool(frame_url and schemeful_site(frame_url) != top_site)
+    )
+    if same_site != "none" and cross_site and not top_level_navigation:
+        # Lax (also when SameSite is missing) and Strict cookies can only be set same-site.
+        reasons.append(
+            f"SameSite={event.same_site or 'Lax (by default)'} cookie set in a cross-site context"
+        )
     if not event.host_only:
         domain = event.domain
         if is_ip(host):
@@ -186,6 +252,86 @@ def refusal_reasons(event: CookieEvent, request_url: str, top_url: str) -> list[
     if len(event.name) + len(event.value) > 4096:
         reasons.append("name and value longer than 4096 bytes")
     return reasons
+
+
+def header_cookie_events(
+    lines: list[str],
+    request_url: str,
+    frame_url: str,
+    page_url: str,
+    at: float,
+    *,
+    top_level_navigation: bool = False,
+) -> list[CookieEvent]:
+    """CookieEvents of the Set-Cookie lines of one response, refused ones marked."""
+    events = []
+    for line in lines:
+        event = parse_cookie_string(line, request_url)
+        if event is None:
+            continue
+        event.page_url = page_url
+        event.frame_url = frame_url
+        event.at = at
+        event.refused_reasons = refusal_reasons(
+            event,
+            request_url,
+            page_url,
+            top_level_navigation=top_level_navigation,
+            frame_url=None if top_level_navigation else frame_url,
+        )
+        event.refused = bool(event.refused_reasons)
+        events.append(event)
+    return events
+
+
+def script_cookie_event(record: dict[str, Any], page_url: str, at: float) -> CookieEvent | None:
+    """A CookieEvent from a probe record (a document.cookie or CookieStore write)."""
+    frame_url = str(record.get("frame") or page_url)
+    value = str(record.get("value") or "")
+    if record.get("kind") == "cookiestore":
+        try:
+            opts = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(opts, dict):
+            return None
+        parts = [f"{opts.get('name', '')}={opts.get('value', '')}"]
+        if opts.get("domain"):
+            parts.append(f"Domain={opts['domain']}")
+        parts.append(f"Path={opts.get('path') or '/'}")
+        if opts.get("expires") is not None:
+            seconds = _cookiestore_seconds(opts["expires"], record.get("t"))
+            if seconds is not None:
+                parts.append(f"Max-Age={round(seconds)}")
+        parts.append(f"SameSite={opts.get('sameSite') or 'Strict'}")  # CookieStore's default
+        parts.append("Secure")  # CookieStore only works in secure contexts, always Secure
+        value = "; ".join(parts)
+    event = parse_cookie_string(value, frame_url)
+    if event is None:
+        return None
+    event.source = "script" if record.get("kind") == "script" else "cookiestore"
+    event.page_url = page_url
+    event.frame_url = frame_url
+    event.setter = setter_from_stack(str(record.get("stack") or ""), frame_url)
+    event.at = at
+    reasons = refusal_reasons(event, frame_url, page_url)
+    if event.http_only:
+        reasons.append("HttpOnly cannot be set from a script")
+    event.http_only = False
+    event.refused = bool(reasons)
+    event.refused_reasons = reasons
+    return event
+
+
+def _cookiestore_seconds(expires: Any, written_ms: Any) -> float | None:
+    """Seconds from the write (the probe's Date.now()) to a CookieStore `expires`."""
+    try:
+        start = float(written_ms) if written_ms else time.time() * 1000
+        if isinstance(expires, str):  # a Date, which JSON.stringify turns into ISO text
+            expires = dt.datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp() * 1000
+        return (float(expires) - start) / 1000.0
+    except (TypeError, ValueError, OverflowError):
+        return None  # garbage: the lifetime is unknown
 
 
 def cookie_key(name: str, domain: str, path: str) -> str:

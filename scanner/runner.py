@@ -38,12 +38,14 @@ class PhaseRunner:
         """Whether the global time limit still allows another page."""
         return time.monotonic() < self.deadline
 
-    def _sitemap_urls(self, profile: Profile) -> list[str]:
+    def _sitemap_urls(self, profile: Profile, base: str) -> list[str]:
+        # `base` is where the start page ended up (http -> https, example.se -> www.): the
+        # files are fetched from that page, so they must be of its origin.
         if not self.config.use_sitemap:
             return []
-        robots = profile.fetch_text(normalize("/robots.txt", self.start) or "")
-        maps = sitemaps_from_robots(robots or "", self.start)
-        maps.append(normalize("/sitemap.xml", self.start) or "")
+        robots = profile.fetch_text(normalize("/robots.txt", base) or "")
+        maps = sitemaps_from_robots(robots or "", base)
+        maps.append(normalize("/sitemap.xml", base) or "")
         found: list[str] = []
         seen_maps: set[str] = set()
         while maps and len(seen_maps) < 20:
@@ -66,9 +68,14 @@ class PhaseRunner:
             self.progress("page", phase=result.phase, url=url, done=len(result.pages))
             visit = profile.visit(url)
             result.pages.append(visit)
+            # A redirect's target is visited already: not again when a link names it.
+            final = normalize(visit.final_url)
+            if final:
+                seen.add(final)
             if first:
                 first = False
-                for page in self._sitemap_urls(profile):
+                base = visit.final_url if crawlable(visit.final_url, self.start) else self.start
+                for page in self._sitemap_urls(profile, base):
                     if page not in seen:
                         seen.add(page)
                         queue.append((page, 1))
@@ -85,7 +92,7 @@ class PhaseRunner:
         result = PhaseResult("pre-consent")
         profile = None
         try:
-            profile = open_profile(self.config, "pre-consent")
+            profile = open_profile(self.config, "pre-consent", self.deadline)
             self.crawl(profile, result)
             self.pages = [v.url for v in result.pages]
         except ScanError as exc:
@@ -101,7 +108,9 @@ class PhaseRunner:
         result = PhaseResult(phase)
         profile = None
         try:
-            profile = open_profile(self.config, phase)
+            profile = open_profile(self.config, phase, self.deadline)
+            if not self.time_left():
+                return result
             self.progress("page", phase=phase, url=self.start, done=0)
             visit = profile.visit(self.start)
             result.before_action = {

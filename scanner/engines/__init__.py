@@ -13,12 +13,7 @@ from typing import Any
 from scanner.banner import ACCEPT_TEXTS, REJECT_TEXTS
 from scanner.config import ScanConfig
 from scanner.model import BannerInfo, CookieEvent, PageVisit, StorageItem, StoredCookie
-from scanner.observe import (
-    parse_cookie_string,
-    refusal_reasons,
-    setter_from_stack,
-    stored_from_jar,
-)
+from scanner.observe import header_cookie_events, script_cookie_event, stored_from_jar
 
 BASE_ARGS = [
     "--no-sandbox",
@@ -63,11 +58,20 @@ def fresh_profile_dir() -> str:
 class Profile(ABC):
     """One fresh browser profile (one phase): visit pages, operate a banner, read the jar."""
 
-    def __init__(self, config: ScanConfig, phase: str) -> None:
+    def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
         self.config = config
         self.phase = phase
         self.visit_in_progress: PageVisit | None = None
         self.clock = time.monotonic
+        # The scan's global time limit (monotonic seconds): no page may wait past it.
+        self.deadline = deadline
+
+    def page_budget(self) -> float:
+        """Seconds the next page load may take: the page timeout, cut to the time left."""
+        budget = self.config.page_timeout
+        if self.deadline is not None:
+            budget = min(budget, self.deadline - self.clock())
+        return max(0.5, budget)
 
     @abstractmethod
     def visit(self, url: str) -> PageVisit:
@@ -104,59 +108,23 @@ class Profile(ABC):
     # -- shared helpers ---------------------------------------------------------------------
 
     def header_events(
-        self, lines: list[str], request_url: str, frame_url: str, page_url: str, at: float
+        self,
+        lines: list[str],
+        request_url: str,
+        frame_url: str,
+        page_url: str,
+        at: float,
+        *,
+        top_level_navigation: bool = False,
     ) -> list[CookieEvent]:
         """CookieEvents of the Set-Cookie lines of one response."""
-        events = []
-        for line in lines:
-            event = parse_cookie_string(line, request_url)
-            if event is None:
-                continue
-            event.page_url = page_url
-            event.frame_url = frame_url
-            event.at = at
-            reasons = refusal_reasons(event, request_url, page_url)
-            event.refused = bool(reasons)
-            event.refused_reasons = reasons
-            events.append(event)
-        return events
+        return header_cookie_events(
+            lines, request_url, frame_url, page_url, at, top_level_navigation=top_level_navigation
+        )
 
     def script_event(self, record: dict[str, Any], page_url: str, at: float) -> CookieEvent | None:
         """A CookieEvent from a probe record (document.cookie or CookieStore write)."""
-        frame_url = str(record.get("frame") or page_url)
-        value = str(record.get("value") or "")
-        if record.get("kind") == "cookiestore":
-            try:
-                opts = json.loads(value)
-            except ValueError:
-                return None
-            parts = [f"{opts.get('name', '')}={opts.get('value', '')}"]
-            if opts.get("domain"):
-                parts.append(f"Domain={opts['domain']}")
-            parts.append(f"Path={opts.get('path') or '/'}")
-            if opts.get("expires") is not None:
-                seconds = (float(opts["expires"]) / 1000.0) - time.time()
-                parts.append(f"Max-Age={int(seconds)}")
-            if opts.get("sameSite"):
-                parts.append(f"SameSite={opts['sameSite']}")
-            # CookieStore only works in secure contexts and always sets Secure.
-            parts.append("Secure")
-            value = "; ".join(parts)
-        event = parse_cookie_string(value, frame_url)
-        if event is None:
-            return None
-        event.source = "script" if record.get("kind") == "script" else "cookiestore"
-        event.page_url = page_url
-        event.frame_url = frame_url
-        event.setter = setter_from_stack(str(record.get("stack") or ""), frame_url)
-        event.at = at
-        event.http_only = False
-        reasons = refusal_reasons(event, frame_url, page_url)
-        if "httponly" in value.lower():
-            reasons.append("HttpOnly cannot be set from a script")
-        event.refused = bool(reasons)
-        event.refused_reasons = reasons
-        return event
+        return script_cookie_event(record, page_url, at)
 
     def storage_items(self, frames: list[dict[str, Any]], page_url: str) -> list[StorageItem]:
         """StorageItems from the STORAGE_JS answers of each frame."""
@@ -183,15 +151,15 @@ class Profile(ABC):
         return [action, list(ACCEPT_TEXTS), list(REJECT_TEXTS), selector]
 
 
-def open_profile(config: ScanConfig, phase: str) -> Profile:
-    """A fresh profile of the configured engine."""
+def open_profile(config: ScanConfig, phase: str, deadline: float | None = None) -> Profile:
+    """A fresh profile of the configured engine; pages stop waiting at `deadline`."""
     if config.engine == "selenium":
         from scanner.engines.selenium import SeleniumProfile
 
-        return SeleniumProfile(config, phase)
+        return SeleniumProfile(config, phase, deadline)
     from scanner.engines.playwright import PlaywrightProfile
 
-    return PlaywrightProfile(config, phase)
+    return PlaywrightProfile(config, phase, deadline)
 
 
 def remove_dir(path: str) -> None:

@@ -27,8 +27,8 @@ from scanner.observe import PROBE_JS
 class PlaywrightProfile(Profile):
     """A persistent Chromium context in its own temporary user-data-dir."""
 
-    def __init__(self, config: ScanConfig, phase: str) -> None:
-        super().__init__(config, phase)
+    def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
+        super().__init__(config, phase, deadline)
         self.dir = fresh_profile_dir()
         self.pw = sync_playwright().start()
         args = list(BASE_ARGS)
@@ -53,22 +53,35 @@ class PlaywrightProfile(Profile):
         self.context.add_init_script(PROBE_JS)
         self.context.expose_binding("__cmScanReport", self._on_script_record)
         self.context.on("response", self._on_response)
-        self.responses: list[tuple[Response, float, str]] = []
-        self.records: list[tuple[dict[str, Any], float, str]] = []
+        self.responses: list[tuple[Response, float, str, bool]] = []
+        self.records: list[tuple[dict[str, Any], float]] = []
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
-        self.current_url = ""
 
     # Events arrive while Playwright pumps messages; they are only queued here and turned into
     # CookieEvents after the page settles, when reading headers cannot race the page.
     def _on_response(self, response: Response) -> None:
-        self.responses.append((response, self.clock(), self.current_url))
+        # The document that received the header: a navigation's own URL (each redirect hop
+        # too), else the frame's document at this moment (it may navigate before the drain).
+        frame_url, top_level = "", False
+        with contextlib.suppress(PlaywrightError):
+            if response.request.resource_type == "document":
+                frame_url = response.url
+                top_level = (
+                    response.request.is_navigation_request() and response.frame.parent_frame is None
+                )
+            else:
+                frame_url = response.frame.url
+        self.responses.append((response, self.clock(), frame_url, top_level))
 
     def _on_script_record(self, source: dict[str, Any], record: dict[str, Any]) -> None:
-        self.records.append((record, self.clock(), self.current_url))
+        self.records.append((record, self.clock()))
 
     def _drain(self, visit: PageVisit) -> None:
+        # Everything queued since the last drain belongs to this visit; its page is the
+        # document the visit ended on (after any redirect), as in the Selenium engine.
+        page_url = visit.final_url
         responses, self.responses = self.responses, []
-        for response, at, page_url in responses:
+        for response, at, frame_url, top_level in responses:
             try:
                 lines = [
                     h["value"]
@@ -77,15 +90,19 @@ class PlaywrightProfile(Profile):
                 ]
             except PlaywrightError:
                 continue
-            if not lines:
-                continue
-            try:
-                frame_url = response.frame.url or page_url
-            except PlaywrightError:
-                frame_url = page_url
-            visit.events.extend(self.header_events(lines, response.url, frame_url, page_url, at))
+            if lines:
+                visit.events.extend(
+                    self.header_events(
+                        lines,
+                        response.url,
+                        frame_url or page_url,
+                        page_url,
+                        at,
+                        top_level_navigation=top_level,
+                    )
+                )
         records, self.records = self.records, []
-        for record, at, page_url in records:
+        for record, at in records:
             event = self.script_event(record, page_url, at)
             if event is not None:
                 visit.events.append(event)
@@ -94,7 +111,7 @@ class PlaywrightProfile(Profile):
         """Network idle (bounded), then the extra time so delayed writes are seen."""
         with contextlib.suppress(PlaywrightError):
             self.page.wait_for_load_state(
-                "networkidle", timeout=min(10.0, self.config.page_timeout) * 1000
+                "networkidle", timeout=min(10.0, self.page_budget()) * 1000
             )
         self.page.wait_for_timeout(self.config.settle_ms)
 
@@ -102,12 +119,10 @@ class PlaywrightProfile(Profile):
         """Load, scroll, settle and collect."""
         started = time.monotonic()
         visit = PageVisit(url=url, final_url=url, status=None, phase=self.phase)
-        self.current_url = url
         try:
-            response = self.page.goto(url, wait_until="load")
+            response = self.page.goto(url, wait_until="load", timeout=self.page_budget() * 1000)
             visit.status = response.status if response else None
             visit.final_url = self.page.url
-            self.current_url = self.page.url
             with contextlib.suppress(PlaywrightError):
                 self.page.evaluate(SCROLL_JS)
             self.settle()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from selenium import webdriver
@@ -18,7 +19,7 @@ from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
 from scanner.config import ScanConfig, ScanError
 from scanner.engines import BASE_ARGS, LINKS_JS, SCROLL_JS, STORAGE_JS, Profile
 from scanner.model import BannerInfo, PageVisit, StoredCookie
-from scanner.observe import PROBE_JS
+from scanner.observe import PROBE_CONSOLE_JS, probe_record_from_console
 
 # One renderer for every frame: the probe and the network log then cover cross-site iframes
 # too (with site isolation they would live in targets chromedriver does not instrument).
@@ -28,6 +29,19 @@ SINGLE_PROCESS_FRAMES = [
 ]
 
 
+@dataclass
+class _Hop:
+    """One request of a redirect chain (all share a requestId) in the performance log."""
+
+    url: str
+    frame: str  # the document that made the request (a navigation: the URL itself)
+    top_level: bool  # a navigation of the page itself
+    has_extra: bool = True  # whether a responseReceivedExtraInfo (raw headers) comes for it
+
+    def parts(self) -> tuple[str, str, bool]:
+        return self.url, self.frame, self.top_level
+
+
 def _error(exc: WebDriverException) -> str:
     return (exc.msg or str(exc)).splitlines()[0]
 
@@ -35,8 +49,8 @@ def _error(exc: WebDriverException) -> str:
 class SeleniumProfile(Profile):
     """A fresh Chrome session through WebDriver."""
 
-    def __init__(self, config: ScanConfig, phase: str) -> None:
-        super().__init__(config, phase)
+    def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
+        super().__init__(config, phase, deadline)
         options = webdriver.ChromeOptions()
         options.add_argument("--headless=new")
         for arg in [*BASE_ARGS, *SINGLE_PROCESS_FRAMES, "--window-size=1366,900"]:
@@ -52,7 +66,8 @@ class SeleniumProfile(Profile):
         options.add_experimental_option(
             "prefs", {"profile.cookie_controls_mode": 0, "intl.accept_languages": config.locale}
         )
-        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        # performance: Set-Cookie headers; browser: the probe's records (see observe.PROBE_JS).
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
         options.add_experimental_option(
             "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
         )
@@ -71,8 +86,14 @@ class SeleniumProfile(Profile):
             raise ScanError(f"WebDriver session did not start: {_error(exc)}") from exc
         self.driver.set_page_load_timeout(config.page_timeout)
         self.driver.set_script_timeout(config.page_timeout)
-        self.cdp("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE_JS})
-        self.urls: dict[str, tuple[str, str]] = {}
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE_CONSOLE_JS})
+        self.urls: dict[str, list[_Hop]] = {}
+        try:
+            self.main_frame = self.cdp("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        except (WebDriverException, KeyError, TypeError):
+            self.main_frame = None
+        self.hops: dict[str, int] = {}
+        self.document_status: dict[str, int] = {}
         self.records_seen: set[str] = set()
         self.current_url = ""
 
@@ -122,44 +143,80 @@ class SeleniumProfile(Profile):
             entries = self.driver.get_log("performance")
         except WebDriverException:
             entries = []
+        messages = []
         for entry in entries:
             try:
-                message = json.loads(entry["message"])["message"]
-            except (KeyError, ValueError):
+                messages.append(json.loads(entry["message"])["message"])
+            except (KeyError, TypeError, ValueError):
                 continue
+        # ExtraInfo events may come before the request they belong to: requests first.
+        extra = []
+        for message in messages:
             method, params = message.get("method"), message.get("params", {})
+            ident = params.get("requestId", "")
             if method == "Network.requestWillBeSent":
                 request = params.get("request", {})
                 url = request.get("url", "")
-                frame = url if params.get("type") == "Document" else params.get("documentURL", url)
-                self.urls[params.get("requestId", "")] = (url, frame)
+                document = params.get("type") == "Document"
+                frame = url if document else params.get("documentURL", url)
+                top_level = document and params.get("frameId") == self.main_frame
+                # A redirect keeps its requestId: each hop is one more entry in the chain, and
+                # the hops that went over the network get one responseReceivedExtraInfo each,
+                # in order. An internal redirect (HSTS, an extension) gets none.
+                chain = self.urls.setdefault(ident, [])
+                if chain and params.get("redirectResponse") is not None:
+                    chain[-1].has_extra = params.get("redirectHasExtraInfo", True) is not False
+                chain.append(_Hop(url, frame, top_level))
+            elif method == "Network.responseReceived" and params.get("type") == "Document":
+                response = params.get("response", {})
+                if response.get("url") and response.get("status") is not None:
+                    self.document_status[response["url"]] = int(response["status"])
             elif method == "Network.responseReceivedExtraInfo":
-                headers = params.get("headers", {})
-                lines = []
-                for name, value in headers.items():
-                    if name.lower() == "set-cookie":
-                        lines.extend(v for v in str(value).split("\n") if v.strip())
-                if not lines:
-                    continue
-                url, frame = self.urls.get(
-                    params.get("requestId", ""), (self.current_url, self.current_url)
+                extra.append(params)
+        for params in extra:
+            ident = params.get("requestId", "")
+            chain = [h for h in self.urls.get(ident, []) if h.has_extra]
+            chain = chain or [_Hop(self.current_url, self.current_url, False)]
+            hop = self.hops.get(ident, 0)
+            self.hops[ident] = hop + 1
+            url, frame, top_level = chain[min(hop, len(chain) - 1)].parts()
+            lines = []
+            for name, value in (params.get("headers") or {}).items():
+                if name.lower() == "set-cookie":
+                    lines.extend(v for v in str(value).split("\n") if v.strip())
+            if lines:
+                visit.events.extend(
+                    self.header_events(
+                        lines, url, frame, self.current_url, now, top_level_navigation=top_level
+                    )
                 )
-                visit.events.extend(self.header_events(lines, url, frame, self.current_url, now))
-        for records in self._all_frames(
+        # Script writes: from the console log (it keeps the records of frames that are gone),
+        # then from the frames still there (in case the console log is not available).
+        records: list[dict[str, Any]] = []
+        try:
+            console = self.driver.get_log("browser")
+        except WebDriverException:
+            console = []
+        for entry in console:
+            record = probe_record_from_console(str(entry.get("message") or ""))
+            if record is not None:
+                records.append(record)
+        for frame_records in self._all_frames(
             lambda: self.driver.execute_script("return window.__cmScanLog || []")
         ):
-            for record in records or []:
-                ident = f"{record.get('frame')}|{record.get('t')}|{record.get('value')}"
-                if ident in self.records_seen:
-                    continue
-                self.records_seen.add(ident)
-                event = self.script_event(record, self.current_url, now)
-                if event is not None:
-                    visit.events.append(event)
+            records.extend(r for r in frame_records or [] if isinstance(r, dict))
+        for record in records:
+            ident = f"{record.get('frame')}|{record.get('t')}|{record.get('value')}"
+            if ident in self.records_seen:
+                continue
+            self.records_seen.add(ident)
+            event = self.script_event(record, self.current_url, now)
+            if event is not None:
+                visit.events.append(event)
 
     def settle(self) -> None:
         """No network-idle signal in WebDriver: wait for document ready, then the extra time."""
-        deadline = time.monotonic() + min(10.0, self.config.page_timeout)
+        deadline = time.monotonic() + min(10.0, self.page_budget())
         while time.monotonic() < deadline:
             try:
                 state = self.driver.execute_script("return document.readyState")
@@ -177,6 +234,7 @@ class SeleniumProfile(Profile):
         self.current_url = url
         self.records_seen.clear()
         try:
+            self.driver.set_page_load_timeout(self.page_budget())
             self.driver.get(url)
             visit.final_url = self.driver.current_url
             self.current_url = visit.final_url
@@ -191,10 +249,11 @@ class SeleniumProfile(Profile):
                 f["href"] for f in frames[1:] if f and f.get("href") not in (None, "about:blank")
             ]
             visit.storage = self.storage_items([f for f in frames if f], visit.final_url)
-            visit.status = 200
         except WebDriverException as exc:
             visit.error = _error(exc)
         self._drain(visit)
+        if visit.error is None:
+            visit.status = self.document_status.get(visit.final_url)
         visit.jar = self.jar()
         visit.elapsed_ms = (time.monotonic() - started) * 1000
         return visit
