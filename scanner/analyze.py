@@ -46,6 +46,10 @@ class StorageReport:
 
 def _set_events(phase: PhaseResult) -> Iterable[CookieEvent]:
     """Events that set (not delete, not refused) a cookie in this phase's meaning."""
+    if phase.action_at is not None and not phase.banner.clicked:
+        # No banner was operated, so nothing here happened "after a reject" (or an accept);
+        # the report says the banner was not found instead of blaming cookies on a click.
+        return
     for visit in phase.pages:
         for event in visit.events:
             if event.refused or event.deletion:

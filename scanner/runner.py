@@ -119,6 +119,8 @@ class PhaseRunner:
             result.storage_before_action = profile.storage_keys()
             result.action_at = time.monotonic()
             result.banner = profile.banner(ACTIONS[phase])
+            if not result.banner.found and not result.banner.error:
+                result.banner.error = "no consent banner found on the start page"
             self.progress("banner", phase=phase, banner=result.banner)
             profile.settle()
             profile.drain_into(visit)

@@ -26,7 +26,14 @@ from scanner.crawl import (
 )
 from scanner.declaration import load_declaration
 from scanner.knowledge import KnowledgeBase
-from scanner.model import CookieEvent, PageVisit, PhaseResult, StorageItem, StoredCookie
+from scanner.model import (
+    BannerInfo,
+    CookieEvent,
+    PageVisit,
+    PhaseResult,
+    StorageItem,
+    StoredCookie,
+)
 from scanner.observe import (
     MAX_STORED_SECONDS,
     PROBE_CONSOLE_JS,
@@ -560,6 +567,7 @@ def test_after_reject_counts_new_and_changed_cookies_only() -> None:
         pages=[visit],
         before_action={"_ga\x00www.example.se\x00/": "GA1", "_gid\x00www.example.se\x00/": "old"},
         action_at=3.0,
+        banner=BannerInfo(found=True, kind="generic", clicked="neka alla"),
     )
     analysis = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.load_default()).run()
     assert sorted(n for n, _ in analysis.cookies) == ["_gcl_au", "_gid"]
@@ -896,3 +904,12 @@ def test_selenium_reads_probe_records_from_the_console_log() -> None:
     (sync,) = visit.events  # once, though the frame is gone and the line came twice
     assert (sync.name, sync.domain, sync.source) == ("sync", "ads.example.com", "script")
     assert sync.setter == "https://ads.example.com/sync"
+
+
+def test_without_a_banner_click_nothing_counts_as_set_after_reject():
+    visit = PageVisit(url=f"{SITE}/", final_url=f"{SITE}/", status=200, phase="after-reject")
+    visit.events = [event("_gcl_au", "new", 5.0)]
+    phase = PhaseResult("after-reject", pages=[visit], action_at=3.0)
+    analysis = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.load_default()).run()
+    assert analysis.cookies == {}
+    assert not [f for f in analysis.findings if f.type == "after_reject"]
