@@ -5,13 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict
+from os import PathLike
 from typing import Any
 
 from scanner import __version__
 from scanner.analyze import Analysis
-from scanner.config import ScanConfig, ScanError
+from scanner.config import ScanConfig, ScanError, check_public_target
 from scanner.declaration import Declaration
 from scanner.model import SEVERITIES, PhaseResult
+from scanner.policy import (
+    PolicyError,
+    PolicyStatement,
+    browser_fetcher,
+    is_url,
+    load_policy,
+    policy_findings,
+)
 from scanner.runner import PhaseRunner, Progress
 
 REPORT_VERSION = 1
@@ -115,8 +124,13 @@ def scan(
     declaration: Declaration | None = None,
     knowledge: Any = None,
     progress: Progress | None = None,
+    policy: str | PathLike[str] | PolicyStatement | None = None,
 ) -> dict[str, Any]:
-    """Scan a site in every configured phase and return the JSON-ready report."""
+    """Scan a site in every configured phase and return the JSON-ready report.
+
+    `policy` (a URL, an .html/.txt path or an analysed PolicyStatement) adds the policy's
+    statement as report["policy"] and its findings (see docs/policy.md).
+    """
     config.validate()
     if knowledge is None:
         from scanner.knowledge import KnowledgeBase
@@ -124,6 +138,8 @@ def scan(
         knowledge = KnowledgeBase.load_default()
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
+    # The policy first: an unreadable policy is a usage error, found before the long scan.
+    statement = _policy_statement(config, policy, progress) if policy is not None else None
     phases = PhaseRunner(config, progress).run()
     errors = [p.error for p in phases if p.error and not p.pages]
     if errors and len(errors) == len(phases):
@@ -135,7 +151,38 @@ def scan(
         reasons += [p.error for p in phases if p.error]
         raise ScanError("no page could be loaded: " + "; ".join(dict.fromkeys(reasons)))
     analysis = Analysis(config.url, phases, declaration, knowledge).run()
-    return build_report(config, phases, analysis, started=started, elapsed=time.monotonic() - t0)
+    extra = policy_findings(statement, analysis.cookies.values()) if statement else []
+    return build_report(
+        config,
+        phases,
+        analysis,
+        started=started,
+        elapsed=time.monotonic() - t0,
+        extra_findings=extra,
+        policy=statement.to_dict() if statement else None,
+    )
+
+
+def _policy_statement(
+    config: ScanConfig,
+    policy: str | PathLike[str] | PolicyStatement,
+    progress: Progress | None,
+) -> PolicyStatement:
+    """Read the policy: a URL through the scan's own browser (script-built pages work)."""
+    if isinstance(policy, PolicyStatement):
+        return policy
+    source = str(policy)
+    fetch = None
+    if is_url(source):
+        if not config.allow_private:
+            check_public_target(source, config.resolve)
+        if progress:
+            progress("page", phase="policy", url=source, done=0)
+        fetch = browser_fetcher(config)
+    try:
+        return load_policy(source, fetch=fetch)
+    except PolicyError as exc:
+        raise ScanError(f"policy: {exc}") from exc
 
 
 def exit_status(report: dict[str, Any], fail_on: str) -> int:

@@ -13,7 +13,8 @@ from scanner.declaration import DeclarationError, read_declaration
 from scanner.model import PHASES, SEVERITIES
 
 EPILOG = """exit status: 0 no finding at or above --fail-on, 1 findings, 2 usage or scan error.
-other commands: cookie-scan check-declaration FILE"""
+other commands: cookie-scan check-declaration FILE
+                cookie-scan policy URL|FILE [--json]   (what a privacy policy declares)"""
 
 
 def _resolve_arg(values: list[str]) -> dict[str, str]:
@@ -71,6 +72,11 @@ def scan_parser() -> argparse.ArgumentParser:
     )
     k = p.add_argument_group("checks and output")
     k.add_argument("--declaration", metavar="FILE", help="the site's site.yaml")
+    k.add_argument(
+        "--policy",
+        metavar="URL|FILE",
+        help="the site's privacy policy (Swedish or English; a URL is loaded in the browser)",
+    )
     k.add_argument("--knowledge", metavar="FILE", help="Open Cookie Database CSV to add")
     k.add_argument("--json", metavar="FILE", help="write the JSON report ('-' for stdout)")
     k.add_argument("--html", metavar="FILE", help="write the HTML report")
@@ -124,6 +130,14 @@ def print_summary(report: dict[str, Any]) -> None:
             f"  {phase['phase']:<13} {phase['cookies_set']:>3} set  {b}"
             + (f"  ERROR: {phase['error']}" if phase["error"] else "")
         )
+    policy = report.get("policy")
+    if policy:
+        p = policy["summary"]
+        print(
+            f"  policy ({policy['language']}): cookies "
+            f"{'mentioned' if p['mentions_cookies'] else 'not mentioned'}; purposes: "
+            f"{', '.join(p['purposes']) or 'none'}; lifetimes: {', '.join(p['lifetimes']) or 'none'}"
+        )
     if not report["findings"]:
         print("No findings.")
     for f in report["findings"]:
@@ -169,7 +183,11 @@ def run_scan(argv: list[str]) -> int:
                 KnowledgeBase.from_open_cookie_database(args.knowledge)
             )
         report = scan(
-            config, declaration=declaration, knowledge=knowledge, progress=_progress(args.quiet)
+            config,
+            declaration=declaration,
+            knowledge=knowledge,
+            progress=_progress(args.quiet),
+            policy=args.policy,
         )
     except (ScanError, DeclarationError, OSError, ValueError) as exc:
         print(f"cookie-scan: {exc}", file=sys.stderr)
@@ -205,11 +223,77 @@ def check_declaration(argv: list[str]) -> int:
     return 0
 
 
+def policy_parser() -> argparse.ArgumentParser:
+    """Options of `cookie-scan policy`."""
+    p = argparse.ArgumentParser(
+        prog="cookie-scan policy",
+        description="What a privacy policy (Swedish or English) states about cookies: lifetimes, "
+        "purposes, third parties, transfers, consent and withdrawal, and its problems; every "
+        "conclusion with the sentences it rests on.",
+        epilog="exit status: 0 analysed, 2 unreadable input or usage error.",
+    )
+    p.add_argument("source", help="an http(s) URL, or an .html/.htm/.txt file")
+    p.add_argument("--json", action="store_true", help="print the statement as JSON")
+    p.add_argument("--language", choices=["sv", "en"], help="skip language detection")
+    b = p.add_argument_group("URLs")
+    b.add_argument(
+        "--browser",
+        action="store_true",
+        help="load the URL in Chromium, so pages built by scripts are read (default: plain GET)",
+    )
+    b.add_argument("--chromium", help="Chromium binary (with --browser)")
+    b.add_argument(
+        "--insecure", action="store_true", help="accept self-signed TLS (with --browser)"
+    )
+    b.add_argument(
+        "--allow-private", action="store_true", help="allow private targets (with --browser)"
+    )
+    return p
+
+
+def policy_command(argv: list[str]) -> int:
+    """Analyse one privacy policy and print its statement."""
+    args = policy_parser().parse_args(argv)
+    from scanner.policy import PolicyError, browser_fetcher, load_policy, render_text
+    from scanner.policy.source import is_url
+
+    try:
+        fetch = None
+        if args.browser and is_url(args.source):
+            config = ScanConfig(
+                url=args.source, insecure=args.insecure, allow_private=args.allow_private
+            )
+            if args.chromium:
+                config.chromium = args.chromium
+            config.validate()
+            fetch = browser_fetcher(config)
+        statement = load_policy(args.source, fetch=fetch, language=args.language)
+    except (PolicyError, ScanError, ValueError) as exc:
+        print(f"cookie-scan policy: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(statement.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        print(render_text(statement))
+        if is_url(args.source) and not args.browser and len(statement.text) < 500:
+            print(
+                "note: little text was found; if the page is built by scripts, add --browser",
+                file=sys.stderr,
+            )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of cookie-scan and python -m scanner."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check-declaration":
         return check_declaration(argv[1:])
+    if argv and argv[0] == "policy":
+        try:
+            return policy_command(argv[1:])
+        except SystemExit as exc:  # argparse: usage errors are status 2, help is 0
+            return int(exc.code or 0)
     try:
         return run_scan(argv)
     except SystemExit as exc:  # argparse: usage errors are status 2, help is 0
