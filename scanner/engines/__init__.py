@@ -102,6 +102,10 @@ class Profile(ABC):
         """origin|kind|key of every storage item in the current page's frames."""
 
     @abstractmethod
+    def page_html(self) -> str:
+        """The rendered DOM of the current page (a policy built by scripts included)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Close the browser; always called."""
 

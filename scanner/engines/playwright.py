@@ -203,6 +203,10 @@ class PlaywrightProfile(Profile):
                     keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
         return keys
 
+    def page_html(self) -> str:
+        """The rendered DOM of the current page."""
+        return self.page.content()
+
     def close(self) -> None:
         """Close the browser and delete the profile."""
         with contextlib.suppress(Exception):

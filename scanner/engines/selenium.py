@@ -332,6 +332,10 @@ class SeleniumProfile(Profile):
                     keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
         return keys
 
+    def page_html(self) -> str:
+        """The rendered DOM of the current page."""
+        return self.driver.execute_script("return document.documentElement.outerHTML")
+
     def close(self) -> None:
         """End the session."""
         with contextlib.suppress(Exception):

@@ -92,22 +92,11 @@ def http_get(url: str, *, timeout: float = TIMEOUT, max_bytes: int = MAX_BYTES) 
 
 
 def page_html(profile: Any) -> str:
-    """The rendered DOM of the profile's current page.
-
-    Engines are the only modules that import a browser library; this uses the objects they
-    already hold. A `page_html()` method on the engine, when it has one, is preferred.
-    """
-    getter = getattr(profile, "page_html", None)
+    """The rendered DOM of the profile's current page (engines alone touch the browser)."""
     try:
-        if callable(getter):
-            return getter()
-        if getattr(profile, "page", None) is not None:  # Playwright
-            return profile.page.content()
-        if getattr(profile, "driver", None) is not None:  # Selenium
-            return profile.driver.execute_script("return document.documentElement.outerHTML")
+        return profile.page_html()
     except Exception as exc:  # each engine has its own error types; none may escape as a crash
         raise PolicyError(f"cannot read the rendered policy page: {exc}") from exc
-    raise PolicyError("this browser engine cannot return a page's HTML")
 
 
 def browser_fetcher(config: ScanConfig) -> Fetch:

@@ -15,7 +15,8 @@ th[aria-sort=descending]::after{content:" ▼"}
 .sev{font-weight:700;border-radius:4px;padding:.05rem .4rem;color:#fff;white-space:nowrap}
 .critical{background:#7a0010}.high{background:#b3261e}.medium{background:#8a5300}.low{background:#35618f}.info{background:#555}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:.75rem 1rem;min-width:14rem}
-code{font-size:.85em;background:#f3f3f3;padding:0 .2rem}.ok{color:#1b5e20;font-weight:700}
+code{font-size:.85em;background:#f3f3f3;padding:0 .2rem}
+blockquote{margin:.3rem 0 0;padding-left:.6rem;border-left:3px solid #ccc;color:#444;font-size:.85rem}.ok{color:#1b5e20;font-weight:700}
 """
 # Sorting without any library: click a header to sort by that column (numbers numerically).
 JS = """
@@ -49,12 +50,31 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
+def _policy_quotes(finding: dict[str, Any]) -> str:
+    quotes = _quotes((finding.get("evidence") or {}).get("policy"))[:3]
+    return "".join(f"<blockquote>{_e(q)}</blockquote>" for q in quotes)
+
+
 def _days(seconds: float | None) -> str:
     if seconds is None:
         return "session"
     if seconds < 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} d"
+
+
+def _quotes(value: Any, out: list[str] | None = None) -> list[str]:
+    """Every cited policy sentence inside a finding's evidence (dicts with start/end/text)."""
+    out = [] if out is None else out
+    if isinstance(value, dict):
+        if {"start", "end", "text"} <= value.keys() and value["text"] not in out:
+            out.append(value["text"])
+        for item in value.values():
+            _quotes(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _quotes(item, out)
+    return out
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -83,7 +103,7 @@ def render_html(report: dict[str, Any]) -> str:
                 f"<tr><td data-v='{SEV_RANK[f['severity']]}'><span class='sev {_e(f['severity'])}'>"
                 f"{_e(f['severity'])}</span></td><td><code>{_e(f['type'])}</code></td>"
                 f"<td>{_e(f.get('cookie'))}</td><td>{_e(f.get('phase'))}</td>"
-                f"<td>{_e(f['message'])}</td><td>{_e(where)}</td></tr>"
+                f"<td>{_e(f['message'])}{_policy_quotes(f)}</td><td>{_e(where)}</td></tr>"
             )
         out.append("</tbody></table>")
     out.append("<h2>Phases</h2><div class='cards'>")
