@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 import click
 import orjson
@@ -104,6 +105,36 @@ def sites_show(site: str) -> None:
     except SiteNotFound:
         _fail(f"Unknown site {site!r}.")
     click.echo(orjson.dumps(describe_site(row), option=orjson.OPT_INDENT_2).decode())
+
+
+@sites.command("policy")
+@click.argument("site")
+@click.option("--lang", type=click.Choice(["sv", "en"]), default=None, help="Default: the site's.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "html"]), default="markdown")
+@click.option(
+    "--scan",
+    "scan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A cookie-scan JSON report to use instead of the latest stored scan.",
+)
+@with_appcontext
+def sites_policy(site: str, lang: str | None, fmt: str, scan_file: str | None) -> None:
+    """Write the cookie section of SITE's privacy policy (Markdown or HTML)."""
+    from consent_server.services.cookie_policy import cookie_policy, latest_scan_report
+    from consent_server.services.sites import SiteNotFound, get_site
+
+    try:
+        row = get_site(site)
+    except SiteNotFound:
+        _fail(f"Unknown site {site!r}.")
+    if row.current_revision is None:
+        _fail(f"Site {site!r} has no declaration yet.")
+    content = row.current_revision.content
+    report = orjson.loads(Path(scan_file).read_bytes()) if scan_file else latest_scan_report(site)
+    language = lang or (
+        content.get("default_language") if content.get("default_language") in ("sv", "en") else "en"
+    )
+    click.echo(cookie_policy(content, language, fmt, report), nl=False)
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from consent_server.schemas import (
     ReceiptCreatedSchema,
 )
 from consent_server.services.banner_config import choose_language, render_config
+from consent_server.services.cookie_policy import FORMATS, cookie_policy, latest_scan_report
 from consent_server.services.receipts import ConsentRejected, consent_history, record_consent
 from consent_server.services.sites import SiteNotFound, SiteView, get_site_view
 
@@ -113,7 +114,8 @@ class Consents(MethodView):
 
     decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_CONSENT"], methods=["POST"])]
 
-    @blp.arguments(ConsentCreateSchema)
+    # An instance, not the class: webargs would build a new schema for every request.
+    @blp.arguments(ConsentCreateSchema())
     @blp.response(201, ReceiptCreatedSchema)
     def post(self, payload: dict, site: str) -> dict:
         """Record one consent event; answers with the signed receipt once it is committed."""
@@ -142,3 +144,44 @@ class History(MethodView):
             abort(404, message="Unknown consent id.")
         host = origin_host(request.headers.get("Origin"))
         return {"consent_id": consent_id, "receipts": consent_history(consent_id, host)}
+
+
+@blp.route("/sites/<string:site>/cookie-policy")
+class CookiePolicy(MethodView):
+    """The generated cookie section of the privacy policy."""
+
+    @blp.doc(
+        parameters=[
+            {"in": "query", "name": "lang", "schema": {"type": "string", "enum": ["sv", "en"]}},
+            {
+                "in": "query",
+                "name": "format",
+                "schema": {"type": "string", "enum": ["html", "markdown"]},
+            },
+        ],
+        responses={
+            "200": {
+                "description": "An embeddable HTML fragment or Markdown.",
+                "content": {"text/html": {}, "text/markdown": {}},
+            }
+        },
+    )
+    def get(self, site: str) -> Response:
+        """The cookie section in Swedish or English, from the declaration and the latest scan."""
+        view = _site_or_404(site)
+        content = view.current.content
+        lang = request.args.get("lang") or content.get("default_language", "en")
+        fmt = request.args.get("format", "html")
+        if lang not in ("sv", "en"):
+            abort(422, message="lang must be sv or en.", errors={"query": {"lang": ["sv or en"]}})
+        if fmt not in FORMATS:
+            abort(
+                422,
+                message="format must be html or markdown.",
+                errors={"query": {"format": ["html or markdown"]}},
+            )
+        body = cookie_policy(content, lang, fmt, latest_scan_report(site))
+        mimetype = "text/html" if fmt == "html" else "text/markdown"
+        response = Response(body, mimetype=mimetype)
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
