@@ -94,12 +94,25 @@ class Profile(ABC):
         """Wait for the network to go quiet plus the configured extra time."""
 
     @abstractmethod
-    def drain_into(self, visit: PageVisit) -> None:
-        """Attach events that arrived after a visit (a banner click) to it and refresh its jar."""
+    def _drain(self, visit: PageVisit) -> None:
+        """Turn what the browser reported since the last drain into the visit's events."""
 
     @abstractmethod
+    def frame_storage(self) -> list[dict[str, Any]]:
+        """The STORAGE_JS answer of every frame of the current page."""
+
+    def drain_into(self, visit: PageVisit) -> None:
+        """Attach events that arrived after a visit (a banner click) to it and refresh its jar."""
+        self._drain(visit)
+        visit.jar = self.jar()
+
     def storage_keys(self) -> list[str]:
         """origin|kind|key of every storage item in the current page's frames."""
+        keys = []
+        for data in self.frame_storage():
+            for kind in ("local", "session"):
+                keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
+        return keys
 
     @abstractmethod
     def page_html(self) -> str:

@@ -127,10 +127,7 @@ class PlaywrightProfile(Profile):
                 self.page.evaluate(SCROLL_JS)
             self.settle()
             visit.links = self.page.evaluate(LINKS_JS)
-            frames = []
-            for frame in self.page.frames:
-                with contextlib.suppress(PlaywrightError):
-                    frames.append(frame.evaluate(STORAGE_JS))
+            frames = self.frame_storage()
             visit.frames = [f.url for f in self.page.frames[1:] if f.url and f.url != "about:blank"]
             visit.storage = self.storage_items(frames, visit.final_url)
         except PlaywrightError as exc:
@@ -188,20 +185,13 @@ class PlaywrightProfile(Profile):
         except PlaywrightError:
             return None
 
-    def drain_into(self, visit: PageVisit) -> None:
-        """Attach events that arrived after the visit (a banner click) to that visit."""
-        self._drain(visit)
-        visit.jar = self.jar()
-
-    def storage_keys(self) -> list[str]:
-        """origin|kind|key of every storage item of the current page's frames."""
-        keys = []
+    def frame_storage(self) -> list[dict[str, Any]]:
+        """The STORAGE_JS answer of every frame that lets us read it."""
+        out = []
         for frame in self.page.frames:
             with contextlib.suppress(PlaywrightError):
-                data = frame.evaluate(STORAGE_JS)
-                for kind in ("local", "session"):
-                    keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
-        return keys
+                out.append(frame.evaluate(STORAGE_JS))
+        return out
 
     def page_html(self) -> str:
         """The rendered DOM of the current page."""

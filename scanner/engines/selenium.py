@@ -316,21 +316,10 @@ class SeleniumProfile(Profile):
         except WebDriverException:
             return None
 
-    def drain_into(self, visit: PageVisit) -> None:
-        """Attach what happened after the visit (a banner click) and refresh the jar."""
-        self._drain(visit)
-        visit.jar = self.jar()
-
-    def storage_keys(self) -> list[str]:
-        """origin|kind|key of every storage item in the current page's frames."""
-        keys = []
-        for data in self._all_frames(
-            lambda: self.driver.execute_script(f"return ({STORAGE_JS})()")
-        ):
-            if data:
-                for kind in ("local", "session"):
-                    keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
-        return keys
+    def frame_storage(self) -> list[dict[str, Any]]:
+        """The STORAGE_JS answer of every frame."""
+        found = self._all_frames(lambda: self.driver.execute_script(f"return ({STORAGE_JS})()"))
+        return [data for data in found if data]
 
     def page_html(self) -> str:
         """The rendered DOM of the current page."""
