@@ -33,6 +33,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_prefixed_env("CONSENT")
         if os.environ.get("DATABASE_URL"):
             app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+        if os.environ.get("CELERY_BROKER_URL") and not app.config.get("CELERY_BROKER_URL"):
+            app.config["CELERY_BROKER_URL"] = os.environ["CELERY_BROKER_URL"]
     else:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
@@ -67,13 +69,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["consent_keys"] = KeyStore(app.config["KEYS_DIR"])
 
-    from consent_server.api import admin, ops, public
+    from consent_server.api import admin, ops, public, scans
     from consent_server.banner import bp as banner_bp
     from consent_server.demo import bp as demo_bp
 
     rest_api.register_blueprint(public.blp)
     rest_api.register_blueprint(admin.blp)
     rest_api.register_blueprint(ops.blp)
+    rest_api.register_blueprint(scans.blp)
     app.register_blueprint(demo_bp)
     app.register_blueprint(banner_bp)
     _register_error_handlers(app)

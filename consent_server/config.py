@@ -30,3 +30,41 @@ class DefaultConfig:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     JSON_SORT_KEYS = False
+
+    # -- scans (docs/deployment.md) -----------------------------------------------------------
+    # Scans run in the scheduler's own process, one at a time, unless a Celery broker is set
+    # here or in the CELERY_BROKER_URL environment variable: then on Celery workers.
+    CELERY_BROKER_URL: str | None = None
+    CELERY_QUEUE = "scans"
+    # Merged over the defaults; Redis' visibility_timeout defaults to the hard time limit
+    # plus a minute, so a message is only redelivered once its worker cannot be running it.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+    SCAN_ENGINE = "playwright"
+    SCAN_SELENIUM_REMOTE: str | None = None
+    SCAN_CHROMIUM: str | None = None
+    SCAN_SETTLE_MS = 1500
+    SCAN_PAGE_TIMEOUT = 30.0
+    SCAN_TOTAL_TIMEOUT = 900.0
+    SCAN_CONCURRENCY = 3
+    # A running scan renews its lease every quarter of this; a scan whose lease ran out was
+    # lost with its process and is run again, at most SCAN_MAX_ATTEMPTS times in all.
+    SCAN_LEASE_SECONDS = 120
+    SCAN_MAX_ATTEMPTS = 3
+    SCAN_RETENTION_DAYS = 365
+    SCHEDULER_INTERVAL = 30.0
+    SEAL_INTERVAL = 300.0
+    # Alerts: links in alerts point here (e.g. https://consent.example.se).
+    PUBLIC_URL: str | None = None
+    WEBHOOK_SECRET: str | None = None
+    WEBHOOK_TIMEOUT = 10.0
+    WEBHOOK_ATTEMPTS = 4
+    WEBHOOK_BACKOFF = 2.0
+    WEBHOOK_ALLOW_PRIVATE = False
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 25
+    SMTP_FROM: str | None = None
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_STARTTLS = False
+    SMTP_TIMEOUT = 20.0
+    REPORT_LINK_DAYS = 30

@@ -196,11 +196,42 @@ def _validate_regex(value: str) -> None:
         raise ValidationError(f"Not a valid regular expression: {exc}.") from exc
 
 
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
 def _validate_cron(value: str) -> None:
     from croniter import croniter
 
-    if not croniter.is_valid(value):
+    fields_ = value.split()
+    # croniter also reads a sixth (seconds) and seventh (year) field: a scan every second is
+    # never meant, so only the classic five fields or a macro are taken.
+    if value.strip().lower() not in CRON_MACROS and len(fields_) != 5:
+        raise ValidationError(
+            f"Not a cron expression of five fields (minute hour day month weekday): {value!r}."
+        )
+    if not value.isprintable() or not croniter.is_valid(value):
         raise ValidationError(f"Not a valid cron expression: {value!r}.")
+
+
+# A --resolve host pattern: a host name in which "*" may stand for any part (as in Chromium's
+# host-resolver rules). Spaces and commas would smuggle extra rules into Chromium's flag.
+RESOLVE_HOST_RE = r"^[A-Za-z0-9*]([A-Za-z0-9*.-]{0,252})$"
+
+
+def _validate_ip(value: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ValidationError(f"Not an IP address: {value!r}.") from exc
+
+
+def _validate_phases(value: list[str]) -> None:
+    if not value:
+        raise ValidationError("Give at least one phase.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Duplicate phases.")
 
 
 def _validate_timezone(value: str) -> None:
@@ -268,29 +299,54 @@ TextsSchema = Schema.from_dict(
 )
 
 
+MAX_URL = 2048
+
+
 class AlertsSchema(_Strict):
     """Where a scan's new findings are sent."""
 
-    webhook = fields.Url(schemes={"http", "https"}, require_tld=False)
-    email = fields.List(fields.Email(), load_default=list)
+    webhook = fields.Url(
+        schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=MAX_URL)
+    )
+    email = fields.List(
+        fields.Email(validate=validate.Length(max=254)),
+        load_default=list,
+        validate=validate.Length(max=20),
+    )
 
 
 class ScanSettingsSchema(_Strict):
     """The server's scheduled scans of this site."""
 
-    url = fields.Url(schemes={"http", "https"}, require_tld=False, required=True)
-    schedule = fields.String(validate=_validate_cron)
+    url = fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        required=True,
+        validate=validate.Length(max=MAX_URL),
+    )
+    schedule = fields.String(validate=[validate.Length(max=120), _validate_cron])
     timezone = fields.String(load_default="UTC", validate=_validate_timezone)
-    max_pages = fields.Integer(load_default=50, validate=validate.Range(1, 10000))
+    max_pages = fields.Integer(strict=True, load_default=50, validate=validate.Range(1, 10000))
     # A list, as it reads back from the JSON column: a tuple would never compare equal to the
     # stored value and every re-apply would report a change.
     phases = fields.List(
-        fields.String(validate=validate.OneOf(PHASES)), load_default=lambda: list(PHASES)
+        fields.String(validate=validate.OneOf(PHASES)),
+        load_default=lambda: list(PHASES),
+        validate=_validate_phases,
     )
-    policy_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    policy_url = fields.Url(
+        schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=MAX_URL)
+    )
     fail_on = fields.String(load_default="high", validate=validate.OneOf(SEVERITIES))
     alerts = fields.Nested(AlertsSchema, load_default=dict)
-    resolve = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    resolve = fields.Dict(
+        keys=fields.String(
+            validate=FullMatch(RESOLVE_HOST_RE, error="Not a host name or pattern such as *.test.")
+        ),
+        values=fields.String(validate=_validate_ip),
+        load_default=dict,
+        validate=validate.Length(max=50),
+    )
     insecure = fields.Boolean(load_default=False)
     allow_private = fields.Boolean(load_default=False)
 

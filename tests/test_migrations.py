@@ -21,7 +21,17 @@ from consent_server.services.sites import apply_declaration
 from scanner.declaration import read_declaration
 from tests.conftest import EXAMPLE, PG_ADMIN_URL, consent_body, make_app
 
-TABLES = {"sites", "site_revisions", "api_tokens", "consent_receipts", "seals"}
+TABLES = {
+    "sites",
+    "site_revisions",
+    "api_tokens",
+    "consent_receipts",
+    "seals",
+    "scan_schedules",
+    "scans",
+    "scan_items",
+    "scan_findings",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -95,5 +95,3 @@ def apply_cors(response: Response, domains: frozenset[str], methods: str) -> Res
         response.headers["Access-Control-Expose-Headers"] = "ETag"
         response.headers["Access-Control-Max-Age"] = "600"
     return response
-
-

@@ -1,7 +1,7 @@
 """Build the banner bundle: esbuild-minified JS and CSS with content-hashed names.
 
-    python3 static/banner/build.py            # write dist/
-    python3 static/banner/build.py --check    # exit 1 when dist/ is stale
+python3 static/banner/build.py            # write dist/
+python3 static/banner/build.py --check    # exit 1 when dist/ is stale
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ def _esbuild(*args: str) -> bytes:
         # npm ci installs the pinned esbuild from package-lock.json.
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
     return subprocess.run(
-        [str(ESBUILD), *args, "--minify", "--charset=utf8", "--legal-comments=none", "--log-level=warning"],
+        [
+            str(ESBUILD),
+            *args,
+            "--minify",
+            "--charset=utf8",
+            "--legal-comments=none",
+            "--log-level=warning",
+        ],
         cwd=HERE,
         check=True,
         capture_output=True,

@@ -1,0 +1,174 @@
+"""The scan API: start, list and read scans, their HTML report, diff and proposed declaration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from consent_server.api.common import StrictJsonParser, require_token, shown
+from consent_server.schemas import (
+    ReportLinkQuerySchema,
+    ScanDiffSchema,
+    ScanListQuerySchema,
+    ScanListSchema,
+    ScanSchema,
+    ScanSummarySchema,
+)
+from consent_server.services import scans, sites, tokens
+from consent_server.services.alerts import check_report_link
+
+blp = Blueprint(
+    "scans", __name__, url_prefix="/api/v1", description="Scans; Authorization: Bearer <token>."
+)
+blp.ARGUMENTS_PARSER = StrictJsonParser()
+BEARER = [{"bearerAuth": []}]
+# The report is a document built from what a scanned site set: it may run its own sorting
+# script and styles, and nothing else (sandboxed: no access to this origin).
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "img-src data:; sandbox allow-scripts"
+)
+
+
+def _site(site: str) -> sites.Site:
+    try:
+        return sites.get_site(site)
+    except sites.SiteNotFound:
+        abort(404, message=f"Unknown site {shown(site)}.")
+
+
+def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> scans.Scan:
+    """The scan, when the caller's token may see it (or the link is signed, for reports).
+
+    A token of another site gets 404, as for a scan that does not exist: scan ids are
+    sequential, and a 403 would tell which ids belong to other sites.
+    """
+    if signed_ok and "Authorization" not in request.headers:
+        query = ReportLinkQuerySchema().load(request.args.to_dict())
+        if check_report_link(scan_id, query.get("expires"), query.get("signature")):
+            try:
+                return scans.get_scan(scan_id)
+            except scans.ScanNotFound:
+                abort(404, message=f"No scan {scan_id}.")
+        if query:
+            abort(403, message="The report link is invalid or has expired.")
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        abort(401, message="An admin token is required: Authorization: Bearer <token>.")
+    info = tokens.authenticate(secret.strip())
+    if info is None:
+        abort(401, message="The token is unknown or revoked.")
+    try:
+        scan = scans.get_scan(scan_id)
+        site = scans.site_key_of(scan_id)
+    except scans.ScanNotFound:
+        scan = site = None
+    if scan is None or info.site not in (None, site):
+        abort(404, message=f"No scan {scan_id}.")
+    if not info.can(role, site):
+        abort(403, message=f"This action needs the {role} role.")
+    return scan
+
+
+def _finished(scan: scans.Scan) -> None:
+    if scan.status != scans.DONE:
+        abort(409, message=f"Scan {scan.id} is {scan.status}: it has no result.")
+
+
+@blp.route("/sites/<string:site>/scans")
+class SiteScans(MethodView):
+    """A site's scans."""
+
+    @blp.doc(security=BEARER)
+    @blp.response(202, ScanSummarySchema)
+    @require_token("admin")
+    def post(self, site: str) -> dict[str, Any]:
+        """Queue a scan with the site's `scan:` settings (to Celery workers when configured)."""
+        from consent_server.tasks import celery_enabled, dispatch_scan
+
+        _site(site)
+        try:
+            scan = scans.create_scan(site, trigger="api")
+        except scans.NoScanSettings:
+            abort(409, message=f"Site {site!r} has no scan settings: add a `scan:` block.")
+        if celery_enabled(current_app):
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            # Sent now; if the broker is down the scheduler sends it on its next pass.
+            scans.dispatch_pending(lambda i: dispatch_scan(app, i), only=scan.id)
+        return scans.scan_summary(scans.get_scan(scan.id))
+
+    @blp.doc(security=BEARER)
+    @require_token("auditor")
+    @blp.arguments(ScanListQuerySchema, location="query")
+    @blp.response(200, ScanListSchema)
+    def get(self, query: dict, site: str) -> dict[str, Any]:
+        """The site's scans, newest first."""
+        _site(site)
+        rows = scans.list_scans(site, limit=query["limit"], status=query.get("status"))
+        return {"site": site, "scans": [scans.scan_summary(s) for s in rows]}
+
+
+@blp.route("/scans/<int:scan_id>")
+class ScanResource(MethodView):
+    """One scan."""
+
+    @blp.doc(security=BEARER)
+    @blp.response(200, ScanSchema)
+    def get(self, scan_id: int) -> dict[str, Any]:
+        """The scan: state, timing, settings, findings, observed cookies and storage, report."""
+        return scans.scan_document(_scan(scan_id, "auditor"))
+
+
+@blp.route("/scans/<int:scan_id>/report.html")
+class ScanReport(MethodView):
+    """The HTML report."""
+
+    @blp.doc(
+        security=BEARER,
+        responses={"200": {"description": "Self-contained HTML", "content": {"text/html": {}}}},
+    )
+    def get(self, scan_id: int) -> Response:
+        """The scan's self-contained HTML report (a token, or a signed link from an alert)."""
+        from scanner.report.html import render_html
+
+        scan = _scan(scan_id, "auditor", signed_ok=True)
+        _finished(scan)
+        response = Response(render_html(scan.report), mimetype="text/html")
+        response.headers["Content-Security-Policy"] = REPORT_CSP
+        response.headers["Cache-Control"] = "private, max-age=300"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+@blp.route("/scans/<int:scan_id>/diff")
+class ScanDiff(MethodView):
+    """Changes since the previous scan."""
+
+    @blp.doc(security=BEARER)
+    @blp.response(200, ScanDiffSchema)
+    def get(self, scan_id: int) -> dict[str, Any]:
+        """New and gone cookies, new and resolved findings against the site's previous scan."""
+        scan = _scan(scan_id, "auditor")
+        _finished(scan)
+        return scans.diff_scans(scan)
+
+
+@blp.route("/scans/<int:scan_id>/proposed-declaration")
+class ProposedDeclaration(MethodView):
+    """Declaration entries for what the scan found undeclared."""
+
+    @blp.doc(
+        security=BEARER,
+        responses={"200": {"description": "YAML", "content": {"application/yaml": {}}}},
+    )
+    def get(self, scan_id: int) -> Response:
+        """A YAML patch adding the undeclared cookies with their observed category and lifetime."""
+        scan = _scan(scan_id, "auditor")
+        _finished(scan)
+        text = scans.propose_declaration(scan)
+        response = Response(text, mimetype="application/yaml")
+        response.headers["Content-Disposition"] = f'inline; filename="scan-{scan_id}-proposed.yaml"'
+        return response
