@@ -1016,3 +1016,16 @@ def test_scheduler_once_seals_the_consent_log(app: Flask, demo_site: str, client
     result = app.test_cli_runner().invoke(args=["scheduler", "--once"])
     assert result.exit_code == 0, result.output
     assert "created 0" in result.output and "sealed 1" in result.output
+
+
+def test_the_cookie_policy_includes_what_the_latest_scan_saw(app: Flask):
+    with app.app_context():
+        apply(declaration())
+        assert scans.latest_report("demo-shop") is None
+        finish("demo-shop", fake_report([cookie("_hjSessionUser_1", "analytics", vendor="Hotjar")]))
+        finish("demo-shop", fake_report([cookie("_uetvid", "marketing", vendor="Microsoft")]))
+        latest = scans.latest_report("demo-shop")
+        assert [c["name"] for c in latest["cookies"]] == ["_uetvid"]
+    text = app.test_client().get("/api/v1/sites/demo-shop/cookie-policy?lang=en&format=markdown")
+    body = text.get_data(as_text=True)
+    assert "| _uetvid | Microsoft |" in body and "_hjSessionUser_1" not in body

@@ -11,12 +11,9 @@ FORMATS = ("html", "markdown")
 
 def latest_scan_report(site_key: str) -> dict[str, Any] | None:
     """The report of the site's latest finished scan, when the server keeps scans."""
-    try:
-        from consent_server.services import scans
-    except ImportError:  # a server without scheduled scans
-        return None
-    finder = getattr(scans, "latest_report", None)
-    return finder(site_key) if finder else None
+    from consent_server.services.scans import latest_report
+
+    return latest_report(site_key)
 
 
 def cookie_policy(

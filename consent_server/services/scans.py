@@ -762,6 +762,17 @@ def list_scans(
     return list(db.session.execute(query).scalars())
 
 
+def latest_report(site_key: str) -> dict[str, Any] | None:
+    """The JSON report of the site's latest finished scan, or None."""
+    return db.session.execute(
+        select(Scan.report)
+        .join(Site, Site.id == Scan.site_id)
+        .where(Site.key == site_key, Scan.status == "done", Scan.report.is_not(None))
+        .order_by(Scan.finished_at.desc(), Scan.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def previous_scan(scan: Scan) -> Scan | None:
     """The site's latest finished scan before this one."""
     return db.session.execute(
