@@ -54,6 +54,20 @@ setup_node() {
   fi
 }
 
+setup_redis() {
+  # The Celery tests need Redis on 127.0.0.1:6379; start a local one when none answers.
+  if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then return; fi
+  if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null; then
+    say "installing Redis (apt)"
+    need_root apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  if command -v redis-server >/dev/null; then
+    say "starting Redis on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  fi
+}
+
 case "${1:-}" in
   demo)
     setup_python
@@ -67,6 +81,7 @@ case "${1:-}" in
     setup_python
     setup_browser
     setup_node
+    setup_redis
     shift
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
