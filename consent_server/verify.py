@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import functools
+import gc
 import hashlib
+import itertools
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jwt
 import orjson
@@ -94,13 +97,17 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Leaf:
     seal: int
     index: int
-    receipt_id: str
+    raw_id: bytes  # the receipt's UUID as 16 bytes; its text is only made when a report needs it
     digest: bytes
     matched: bool = False
+
+    @property
+    def receipt_id(self) -> str:
+        return _uuid(self.raw_id)
 
 
 def _read_seal_signature(
@@ -171,8 +178,8 @@ def _check_seals(
             broken.append("leaf list is damaged")
             blob = b""
         leaves = [
-            _Leaf(seq, i // LEAF_SIZE, _uuid(blob[i : i + 16]), blob[i + 16 : i + LEAF_SIZE])
-            for i in range(0, len(blob), LEAF_SIZE)
+            _Leaf(seq, n, blob[i : i + 16], blob[i + 16 : i + LEAF_SIZE])
+            for n, i in enumerate(range(0, len(blob), LEAF_SIZE))
         ]
         if len(leaves) != payload.get("tree_size"):
             broken.append(f"has {len(leaves)} leaves, signed tree size {payload.get('tree_size')}")
@@ -210,6 +217,8 @@ def _uuid(raw: bytes) -> str:
 
 def _longest_increasing(keys: list[tuple[int, int]]) -> set[int]:
     """Positions of one longest strictly increasing subsequence (patience sorting)."""
+    if all(a < b for a, b in itertools.pairwise(keys)):
+        return set(range(len(keys)))  # already in order, as in every intact export
     tails: list[tuple[int, int]] = []
     tail_pos: list[int] = []
     parent = [-1] * len(keys)
@@ -248,20 +257,16 @@ def verify_lines(
             continue
     trusted = _check_seals(seal_docs, keys, report)
     by_hash: dict[bytes, _Leaf] = {}
-    by_id: dict[str, _Leaf] = {}
-    by_pos: dict[tuple[int, int], _Leaf] = {}
     for leaves in trusted.values():
         for leaf in leaves:
             by_hash[leaf.digest] = leaf
-            by_id[leaf.receipt_id] = leaf
-            by_pos[(leaf.seal, leaf.index)] = leaf
     known_seals = {doc.get("sequence") for doc in seal_docs}
     sha256 = hashlib.sha256
     loads = orjson.loads
     pending: list[tuple[int, str | None, bytes, Any, Any, str | None]] = []
     matched: list[tuple[int, str | None, _Leaf]] = []
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():  # as `not raw.strip()`, without copying every line
             continue
         report.receipts += 1
         try:
@@ -287,6 +292,14 @@ def verify_lines(
         else:
             pending.append((number, receipt_id, digest, doc.get("seal"), doc.get("leaf"), stated))
     # Second pass, once every intact receipt has claimed its leaf: what is left was altered.
+    # Its indexes are only built when some line needs them (never for an intact export).
+    by_id: dict[str, _Leaf] = {}
+    by_pos: dict[tuple[int, int], _Leaf] = {}
+    if pending:
+        for leaves in trusted.values():
+            for leaf in leaves:
+                by_id[leaf.receipt_id] = leaf
+                by_pos[(leaf.seal, leaf.index)] = leaf
     for number, receipt_id, digest, seal, leaf_no, stated in pending:
         leaf = by_id.get(receipt_id) if receipt_id else None
         if leaf is None or leaf.matched:
@@ -361,7 +374,7 @@ def verify_lines(
     matched.sort(key=lambda m: m[0])
     positions = [(m[2].seal, m[2].index) for m in matched]
     in_order = _longest_increasing(positions)
-    for i, (number, _rid, leaf) in enumerate(matched):
+    for i, (number, _rid, leaf) in enumerate(matched if len(in_order) < len(matched) else ()):
         if i not in in_order:
             report.problems.append(
                 Problem(
@@ -379,6 +392,22 @@ def verify_lines(
 
 def _read_lines(data: bytes) -> Iterator[bytes]:
     return iter(data.splitlines())
+
+
+def _iter_lines(fh: IO[bytes], block_size: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of a binary stream split at b"\\n" as iterating it does, read in large blocks.
+
+    Iterating a zip member line by line runs zipfile's readline in Python for every line;
+    splitting megabyte blocks is several times faster. The lines come without their b"\\n",
+    which verify_lines ignores anyway (it strips and parses them as JSON).
+    """
+    rest = b""
+    while block := fh.read(block_size):
+        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def _load_jsonl(data: bytes) -> list[dict[str, Any]]:
@@ -420,6 +449,28 @@ def _check_manifest(manifest: Any, seal_docs: list[dict[str, Any]], report: Veri
         )
 
 
+def _without_cycle_collector(func: Callable[..., VerifyReport]) -> Callable[..., VerifyReport]:
+    """Run with the cycle collector paused (and restored after, as it was).
+
+    A verification keeps a few objects per receipt alive until it ends, and they form no
+    cycles; the collector would walk all of them again and again (a fifth of the time for a
+    million receipts) without ever freeing one. Reference counting still frees the rest.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> VerifyReport:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@_without_cycle_collector
 def verify_path(
     path: str | Path,
     *,
@@ -437,7 +488,7 @@ def verify_path(
                 orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
             )
             with zf.open("receipts.jsonl") as fh:
-                report = verify_lines(fh, seal_docs, keys)
+                report = verify_lines(_iter_lines(fh), seal_docs, keys)
             if "manifest.json" in names:
                 _check_manifest(orjson.loads(zf.read("manifest.json")), seal_docs, report)
             return report
@@ -447,4 +498,4 @@ def verify_path(
         raise ValueError("a JSONL export needs --jwks FILE (or use a bundle .zip)")
     seal_docs = _load_jsonl(Path(seals).read_bytes())
     with path.open("rb") as fh:
-        return verify_lines(fh, seal_docs, trusted_keys)
+        return verify_lines(_iter_lines(fh), seal_docs, trusted_keys)

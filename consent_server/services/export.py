@@ -13,7 +13,8 @@ from typing import IO, Any
 
 import orjson
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy.orm import defer
 
 from consent_server.extensions import db
 from consent_server.keys import KeyStore
@@ -99,11 +100,32 @@ def export_scope(
     if first is not None:
         query = (
             select(Seal)
+            # The leaf lists (48 bytes a receipt) are only read for a bundle, seal by seal:
+            # loading them all here cost 100 MB of memory for a million receipts.
+            .options(defer(Seal.leaves))
             .where(Seal.site_id == site.id, Seal.sequence.between(first, last))
             .order_by(Seal.sequence)
         )
         seals = list(db.session.execute(query).scalars())
     return ExportScope(site, seals, since, until)
+
+
+def _stream(conn: Connection, query: Select[Any]) -> Iterator[Any]:
+    """The query's rows in order, fetched in batches of BATCH_ROWS, never all at once."""
+    if conn.dialect.driver == "psycopg":
+        import psycopg
+
+        caps = getattr(psycopg, "capabilities", None)
+        if caps is not None and caps.has_stream_chunked():
+            # libpq's chunked-rows mode: the server keeps sending while rows become lines,
+            # where a server-side cursor sits idle between FETCHes; the rows are the same.
+            compiled = query.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+                yield from cursor.stream(str(compiled), compiled.params, size=BATCH_ROWS)
+            return
+    yield from conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
 
 
 def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
@@ -112,7 +134,6 @@ def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
     cols = (r.record, r.record_hash, r.receipt_id, r.purged_at, r.seal_id, r.leaf_index)
     sequences = {s.id: s.sequence for s in scope.seals}
     with db.engine.connect() as conn:
-        conn = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS)
         if scope.seals:
             # Seal ids grow with their sequence, so one index range scan gives log order.
             sealed = (
@@ -123,7 +144,7 @@ def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
                 )
                 .order_by(r.seal_id, r.leaf_index)
             )
-            for row in conn.execute(sealed):
+            for row in _stream(conn, sealed):
                 sequence = sequences.get(row[4])
                 if sequence is not None:
                     yield (*row[:4], sequence, row[5])
@@ -137,19 +158,19 @@ def _rows(scope: ExportScope) -> Iterator[tuple[Any, ...]]:
             conds.append(r.recorded_at >= scope.since)
         if scope.until is not None:
             conds.append(r.recorded_at < scope.until)
-        for row in conn.execute(select(*cols).where(and_(*conds)).order_by(r.id)):
+        for row in _stream(conn, select(*cols).where(and_(*conds)).order_by(r.id)):
             yield (*row[:4], None, None)
 
 
 def _jsonl_line(row: tuple[Any, ...]) -> bytes:
     record, digest, receipt_id, _purged_at, sequence, leaf = row
-    seal = b"null" if sequence is None else str(sequence).encode()
-    leaf_b = b"null" if leaf is None else str(leaf).encode()
-    head = b'{"seal":' + seal + b',"leaf":' + leaf_b + b',"record_hash":"' + digest.encode() + b'"'
+    seal = "null" if sequence is None else sequence
+    leaf = "null" if leaf is None else leaf
+    head = f'{{"seal":{seal},"leaf":{leaf},"record_hash":"{digest}"'
     if record is None:
-        return head + b',"record":null,"receipt_id":"' + receipt_id.encode() + b'","purged":true}\n'
+        return f'{head},"record":null,"receipt_id":"{receipt_id}","purged":true}}\n'.encode()
     # The stored record already is canonical JSON: it is written out byte for byte.
-    return head + b',"record":' + record.encode("utf-8") + b"}\n"
+    return f'{head},"record":{record}}}\n'.encode()
 
 
 def _chunked(lines: Iterator[bytes]) -> Iterator[bytes]:

@@ -160,10 +160,11 @@ def record_consent(
     body = canonical(record)
     digest = sha256_hex(body)
     token = _signing_key().sign(record, RECEIPT_TYP)
-    # Core insert: the hot path of the service, and nothing here needs the ORM's unit of work.
+    # Core insert: the hot path of the service, and nothing here needs the ORM's unit of work
+    # (insert(ConsentReceipt), the entity, would go through the ORM's bulk-insert machinery).
     with transaction() as session:
         session.execute(
-            insert(ConsentReceipt),
+            insert(ConsentReceipt.__table__),
             {
                 "receipt_id": receipt_id,
                 "consent_id": payload["consent_id"],
