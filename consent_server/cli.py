@@ -586,3 +586,10 @@ def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     for group in (sites, tokens, keys, log, scans, scheduler):
         app.cli.add_command(group)
+
+
+# Registered on the console script itself too, so `consent-server log verify` (which needs no
+# database) runs without building the app first; FlaskGroup only loads the app for commands
+# it does not know.
+for _group in (sites, tokens, keys, log, scans, scheduler):
+    cli.add_command(_group)
