@@ -52,6 +52,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if int(app.config["PROXY_COUNT"]):
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+    from consent_server.fastpath import ConfigRevalidation
+
+    app.wsgi_app = ConfigRevalidation(app.wsgi_app, float(app.config["SITE_CACHE_SECONDS"]))  # type: ignore[method-assign]
 
     app.config.setdefault(
         "API_SPEC_OPTIONS",
