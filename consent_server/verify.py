@@ -135,11 +135,6 @@ def _read_seal_signature(
     return signed, None
 
 
-def _verify_seal_signature(doc: dict[str, Any], keys: dict[str, Any]) -> str | None:
-    """None when the JWS is valid for its payload, else what is wrong."""
-    return _read_seal_signature(doc, keys)[1]
-
-
 def _check_seals(
     seal_docs: list[dict[str, Any]], keys: dict[str, Any], report: VerifyReport
 ) -> dict[int, list[_Leaf]]:
@@ -388,10 +383,6 @@ def verify_lines(
                 )
             )
     return report
-
-
-def _read_lines(data: bytes) -> Iterator[bytes]:
-    return iter(data.splitlines())
 
 
 def _iter_lines(fh: IO[bytes], block_size: int = 1 << 20) -> Iterator[bytes]:

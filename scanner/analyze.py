@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from scanner.classify import classify, party
 from scanner.declaration import Declaration, parse_duration
@@ -396,8 +395,3 @@ class Analysis:
                     evidence={"declaration_index": i, "category": cookie.get("category")},
                 )
             )
-
-
-def page_host(url: str) -> str:
-    """Host of a page URL."""
-    return urlsplit(url).hostname or ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -53,7 +53,6 @@ class SiteView:
     name: str
     domains: frozenset[str]
     current: RevisionView | None
-    revisions: dict[int, RevisionView] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

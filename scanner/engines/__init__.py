@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -181,8 +181,4 @@ def open_profile(config: ScanConfig, phase: str, deadline: float | None = None) 
 
 def remove_dir(path: str) -> None:
     """Delete a profile folder, ignoring what is already gone."""
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
-    if os.path.exists(path):
-        shutil.rmtree(path, ignore_errors=True)
