@@ -23,11 +23,14 @@ from consent_server.services import banner_config
 from consent_server.services.sites import apply_declaration, cache
 from consent_server.services.tokens import create_token
 from scanner.declaration import read_declaration
+from scanner.engines import BASE_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "site.yaml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# The scanner's own Chromium flags: no sandbox as root, and no background calls to the internet.
+CHROMIUM_ARGS = list(BASE_ARGS)
 CHROMIUM = os.environ.get("CONSENT_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 
 
@@ -79,6 +82,15 @@ def make_app(tmp_path: Path, database: str, **overrides: Any) -> Flask:
     app = create_app(config)
     cache.clear()
     banner_config._cache.clear()
+    return app
+
+
+def demo_app(tmp_path: Path, database: str | None = None, **overrides: Any) -> Flask:
+    """A test app on a clean database (SQLite in tmp_path by default) with the example site."""
+    app = make_app(tmp_path, database or f"sqlite:///{tmp_path}/db.sqlite3", **overrides)
+    reset_database(app)
+    with app.app_context():
+        apply_declaration(read_declaration(EXAMPLE))
     return app
 
 

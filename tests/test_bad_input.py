@@ -18,7 +18,7 @@ from consent_server.extensions import db
 from consent_server.models import ConsentReceipt, Site, SiteRevision
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, LiveServer, consent_body, make_app, reset_database
+from tests.conftest import EXAMPLE, LiveServer, consent_body, demo_app
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
 CONFIG = "/api/v1/sites/demo-shop/config"
@@ -560,12 +560,9 @@ def test_wildcard_domains_cover_subdomains_only(client, app):
 
 @pytest.fixture
 def limited_app(tmp_path: Path, database_url: str):
-    application = make_app(
+    application = demo_app(
         tmp_path, database_url, RATELIMIT_ENABLED=True, RATELIMIT_CONSENT="3 per minute"
     )
-    reset_database(application)
-    with application.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
     yield application
     with application.app_context():
         db.session.remove()

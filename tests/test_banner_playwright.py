@@ -20,18 +20,10 @@ from playwright.sync_api import Response as PwResponse
 
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import load_declaration
-from tests.conftest import EXAMPLE, LiveServer, make_app, reset_database
+from tests.conftest import CHROMIUM_ARGS, EXAMPLE, LiveServer, make_app, reset_database
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EXAMPLE_DATA: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 OPTIONAL = ("preferences", "analytics", "marketing")
 ALL_DENIED = {

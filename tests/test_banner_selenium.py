@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -17,32 +16,22 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, IN_CI, LiveServer, make_app, reset_database
+from tests.conftest import (
+    CHROMIUM_ARGS,
+    IN_CI,
+    LiveServer,
+    demo_app,
+)
 
 pytestmark = pytest.mark.browser
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALL_RUNS = ["analytics-inline", "analytics-src", "marketing-src"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp: Path = tmp_path_factory.mktemp("selenium")
-    app: Flask = make_app(tmp, f"sqlite:///{tmp}/db.sqlite3")
-    reset_database(app)
-    with app.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
-    with LiveServer(app) as live:
+    with LiveServer(demo_app(tmp_path_factory.mktemp("selenium"))) as live:
         yield live
 
 

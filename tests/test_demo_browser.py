@@ -4,39 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import jwt
 import pytest
-from flask import Flask
 from playwright.sync_api import Page, sync_playwright
 
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, LiveServer, make_app, reset_database
+from tests.conftest import CHROMIUM_ARGS, LiveServer, demo_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ALL_RUNS = "analytics-inline\nanalytics-src\nmarketing-src"
 NOTHING = "\u2013"  # what demo.js shows for an empty list
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp: Path = tmp_path_factory.mktemp("demo")
-    app: Flask = make_app(tmp, f"sqlite:///{tmp}/db.sqlite3")
-    reset_database(app)
-    with app.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
-    with LiveServer(app) as server:
+    with LiveServer(demo_app(tmp_path_factory.mktemp("demo"))) as server:
         yield server
 
 

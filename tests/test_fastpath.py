@@ -6,17 +6,13 @@ from pathlib import Path
 
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import load_declaration, read_declaration
-from tests.conftest import EXAMPLE, make_app, reset_database
+from tests.conftest import EXAMPLE, demo_app
 
 CONFIG = "/api/v1/sites/demo-shop/config?lang=sv"
 
 
 def _app(tmp_path: Path, ttl: float):
-    app = make_app(tmp_path, f"sqlite:///{tmp_path}/db.sqlite3", SITE_CACHE_SECONDS=ttl)
-    reset_database(app)
-    with app.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
-    return app
+    return demo_app(tmp_path, SITE_CACHE_SECONDS=ttl)
 
 
 def test_a_revalidation_gets_the_same_304_without_reaching_flask(tmp_path):

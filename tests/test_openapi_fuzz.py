@@ -23,10 +23,8 @@ from schemathesis.checks import not_a_server_error
 
 from consent_server.extensions import db
 from consent_server.models import ConsentReceipt, SiteRevision
-from consent_server.services.sites import apply_declaration
 from consent_server.services.tokens import create_token
-from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, consent_body, make_app, reset_database
+from tests.conftest import EXAMPLE, consent_body, demo_app, make_app
 
 # A modest, fixed set of cases by default, so a failure reproduces on every run; fuzz harder
 # and with fresh randomness with CONSENT_FUZZ_EXAMPLES=500 CONSENT_FUZZ_RANDOM=1.
@@ -45,10 +43,8 @@ DEEP = settings(FUZZ, max_examples=5 * FUZZ.max_examples)
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The app on its own SQLite file, with the demo site, a receipt and an operator token."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    app = make_app(tmp, f"sqlite:///{tmp / 'fuzz.sqlite3'}")
-    reset_database(app)
+    app = demo_app(tmp)
     with app.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
         app.config["FUZZ_TOKEN"] = create_token(None, "admin")[1]
     resp = app.test_client().post("/api/v1/sites/demo-shop/consents", json=consent_body())
     assert resp.status_code == 201
