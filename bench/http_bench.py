@@ -175,8 +175,12 @@ def main() -> int:
                 posted += sum(r["checked"] - r["unexpected_status"] for r in runs["consent"])
                 t1 = summarise(runs["consent"], runs["echo"])
                 with psycopg.connect(db_url) as conn:
-                    stored = conn.execute("SELECT count(*) FROM consent_receipts").fetchone()[0]
+                    stored, txns = conn.execute(
+                        "SELECT count(*), count(DISTINCT xmin::text) FROM consent_receipts"
+                    ).fetchone()
                 t1["receipts_stored"] = stored
+                # Rows sharing a transaction id were committed together (group commit).
+                t1["receipts_per_commit"] = stored / max(txns, 1)
                 t1["receipts_acknowledged"] = posted
                 # Every 201 is a committed row; a few more rows come from requests in flight
                 # when wrk stopped (at most one per connection and run).
@@ -245,7 +249,8 @@ def main() -> int:
         print(
             f"  errors:  consent {t1['target_errors']}, echo {t1['baseline_errors']}; receipts "
             f"acknowledged (201) {t1['receipts_acknowledged']}, stored {t1['receipts_stored']}"
-            f" (consistent: {t1['receipts_consistent']})"
+            f" (consistent: {t1['receipts_consistent']}), "
+            f"{t1['receipts_per_commit']:.1f} receipts per commit"
         )
     t2 = results.get("target2_config_304")
     if t2:

@@ -49,12 +49,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         opts = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         opts.setdefault("connect_args", {"timeout": 30})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
-    if int(app.config["PROXY_COUNT"]):
-        count = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
-    from consent_server.fastpath import ConfigRevalidation
-
-    app.wsgi_app = ConfigRevalidation(app.wsgi_app, float(app.config["SITE_CACHE_SECONDS"]))  # type: ignore[method-assign]
 
     app.config.setdefault(
         "API_SPEC_OPTIONS",
@@ -69,8 +63,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rest_api.init_app(app)
 
     from consent_server.keys import KeyStore
+    from consent_server.models import ConsentReceipt
+    from consent_server.services.group_commit import GroupCommit
+    from consent_server.services.receipts import RECEIPT_COLUMNS
 
     app.extensions["consent_keys"] = KeyStore(app.config["KEYS_DIR"])
+    with app.app_context():
+        app.extensions["receipt_writer"] = GroupCommit(
+            db.engine,
+            ConsentReceipt.__table__,
+            RECEIPT_COLUMNS,
+            timeout=float(app.config["COMMIT_TIMEOUT"]),
+        )
 
     from consent_server.api import admin, ops, public, scans
     from consent_server.banner import bp as banner_bp
@@ -87,13 +91,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consent_server.cli import register_commands
 
     register_commands(app)
+    _wrap_wsgi(app)
     return app
+
+
+def _wrap_wsgi(app: Flask) -> None:
+    """The fast paths in front of Flask, and the proxy fix in front of everything."""
+    from consent_server.fastpath import ConfigRevalidation, ConsentPost
+
+    wsgi = ConfigRevalidation(app.wsgi_app, float(app.config["SITE_CACHE_SECONDS"]))
+    if app.config["CONSENT_FAST_PATH"]:
+        wsgi = ConsentPost(wsgi, app)
+    if int(app.config["PROXY_COUNT"]):
+        # The fast path reads the visitor's address too: the proxy fix must come first.
+        count = int(app.config["PROXY_COUNT"])
+        wsgi = ProxyFix(wsgi, x_for=count, x_proto=count, x_host=count)
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
 
 
 def _register_error_handlers(app: Flask) -> None:
     from sqlalchemy.exc import OperationalError
 
     from consent_server import metrics
+    from consent_server.services.group_commit import CommitTimeout
 
     @app.after_request
     def _count_rejections(response: Response) -> Response:
@@ -106,6 +126,11 @@ def _register_error_handlers(app: Flask) -> None:
 
     # Replaces flask-smorest's handler so that every error has the contract's shape.
     app.register_error_handler(HTTPException, json_error)
+
+    @app.errorhandler(CommitTimeout)
+    def _commit_unconfirmed(exc: CommitTimeout) -> tuple[dict, int, dict]:
+        app.logger.error("receipt commit unconfirmed on %s: %s", request.path, exc)
+        return json_error(ServiceUnavailable("The database is unavailable."))
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> tuple[dict, int, dict]:

@@ -24,6 +24,10 @@ class DefaultConfig:
     PROXY_COUNT = 0
     KEYS_DIR: str | None = None
     SEAL_MAX_LEAVES = 100_000
+    # Record valid consent POSTs in front of Flask (consent_server/fastpath.py).
+    CONSENT_FAST_PATH = True
+    # Seconds a consent POST waits for its receipt's commit before answering 503.
+    COMMIT_TIMEOUT = 30.0
     API_TITLE = "Consent manager"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"

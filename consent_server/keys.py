@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 CURRENT_FILE = "current"
+CURRENT_RECHECK_SECONDS = 1.0
 
 
 def _b64url(data: bytes) -> str:
@@ -40,6 +43,13 @@ def jwk_to_public_key(jwk: dict[str, Any]) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+@lru_cache(maxsize=64)
+def _jws_header(kid: str, typ: str) -> str:
+    """The encoded protected header of a JWS signed with key `kid`."""
+    header = json.dumps({"alg": "EdDSA", "kid": kid, "typ": typ}, separators=(",", ":"))
+    return _b64url(header.encode())
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """A private key with its kid."""
@@ -53,6 +63,13 @@ class SigningKey:
             payload, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": typ}
         )
 
+    def sign_bytes(self, body: bytes, typ: str) -> str:
+        """Sign JSON bytes as they are (a receipt's canonical record) as a compact JWS (EdDSA)."""
+        # PyJWT would serialise the claims again; signing the canonical bytes themselves is
+        # cheaper on the consent POST and makes the JWS payload exactly the hashed record.
+        signing_input = f"{_jws_header(self.kid, typ)}.{_b64url(body)}"
+        return f"{signing_input}.{_b64url(self.private_key.sign(signing_input.encode('ascii')))}"
+
 
 class KeyStore:
     """A folder of PEM private keys (mode 0600) and a `current` file naming the active kid."""
@@ -60,6 +77,7 @@ class KeyStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._cache: dict[str, Ed25519PrivateKey] = {}
+        self._current: tuple[float, SigningKey] | None = None
 
     def _write_new_key(self) -> str:
         key = Ed25519PrivateKey.generate()
@@ -133,8 +151,20 @@ class KeyStore:
 
     def current(self) -> SigningKey:
         """The key that signs new receipts and seals."""
+        # Looked up on disk at most once a second, not for every receipt: `keys rotate` in
+        # another process takes effect within that second (old keys stay valid anyway).
+        cached = self._current
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
         kid = self.ensure()
-        return SigningKey(kid, self._load(kid))
+        key = (
+            cached[1]
+            if cached is not None and cached[1].kid == kid
+            else SigningKey(kid, self._load(kid))
+        )
+        self._current = (now + CURRENT_RECHECK_SECONDS, key)
+        return key
 
     def kids(self) -> list[str]:
         """Every kid in the folder, oldest first."""

@@ -84,14 +84,24 @@ def origin_host(origin: str | None) -> str | None:
         return None
 
 
+def cors_headers(
+    origin: str | None, domains: frozenset[str], methods: str
+) -> list[tuple[str, str]]:
+    """The CORS headers that allow `origin` when its host is one of the site's domains."""
+    if not host_allowed(origin_host(origin), domains):
+        return []
+    return [
+        ("Access-Control-Allow-Origin", origin or ""),
+        ("Access-Control-Allow-Methods", methods),
+        ("Access-Control-Allow-Headers", "Content-Type, If-None-Match"),
+        ("Access-Control-Expose-Headers", "ETag"),
+        ("Access-Control-Max-Age", "600"),
+    ]
+
+
 def apply_cors(response: Response, domains: frozenset[str], methods: str) -> Response:
     """Allow the calling origin when its host is one of the site's domains (any port)."""
-    origin = request.headers.get("Origin")
     response.vary.add("Origin")
-    if host_allowed(origin_host(origin), domains):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = methods
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, If-None-Match"
-        response.headers["Access-Control-Expose-Headers"] = "ETag"
-        response.headers["Access-Control-Max-Age"] = "600"
+    for name, value in cors_headers(request.headers.get("Origin"), domains, methods):
+        response.headers[name] = value
     return response

@@ -17,6 +17,7 @@ from consent_server.api.common import (
     shown,
 )
 from consent_server.extensions import limiter
+from consent_server.fastpath import CONSENT_LIMIT_SCOPE
 from consent_server.schemas import (
     UUID4_RE,
     BannerConfigSchema,
@@ -112,7 +113,14 @@ class Config(MethodView):
 class Consents(MethodView):
     """Consent events."""
 
-    decorators = [limiter.limit(lambda: current_app.config["RATELIMIT_CONSENT"], methods=["POST"])]
+    # A shared limit has a fixed key, which the fast path (fastpath.ConsentPost) counts too.
+    decorators = [
+        limiter.shared_limit(
+            lambda: current_app.config["RATELIMIT_CONSENT"],
+            scope=CONSENT_LIMIT_SCOPE,
+            methods=["POST"],
+        )
+    ]
 
     # An instance, not the class: webargs would build a new schema for every request.
     @blp.arguments(ConsentCreateSchema())

@@ -12,18 +12,30 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from consent_server.extensions import db
 from consent_server.hosts import host_allowed
 from consent_server.keys import KeyStore, SigningKey
 from consent_server.ledger import canonical, sha256_hex
 from consent_server.models import ConsentReceipt, Seal, Site
+from consent_server.services.group_commit import GroupCommit
 from consent_server.services.sites import RevisionView, SiteView, get_revision
-from consent_server.services.tx import transaction
 
 SCHEMA_VERSION = "1"
 RECEIPT_TYP = "consent-receipt+jwt"
+# The columns a new receipt fills in (services/group_commit.py writes them).
+RECEIPT_COLUMNS = (
+    "receipt_id",
+    "consent_id",
+    "site_id",
+    "revision_id",
+    "method",
+    "decisions",
+    "recorded_at",
+    "record",
+    "record_hash",
+)
 METHODS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
 
 
@@ -46,6 +58,7 @@ class RecordedReceipt:
     record_hash: str
 
 
+@lru_cache(maxsize=4096)
 def truncate_ip(address: str | None) -> str | None:
     """The client's network, never its address: IPv4 /24, IPv6 /48."""
     if not address:
@@ -113,7 +126,8 @@ def check_decisions(
 
 def isoformat(moment: dt.datetime) -> str:
     """UTC timestamp with microseconds and a Z, as stored in records."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat() is several times faster than strftime() on the consent POST's path.
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def record_consent(
@@ -159,24 +173,27 @@ def record_consent(
     }
     body = canonical(record)
     digest = sha256_hex(body)
-    token = _signing_key().sign(record, RECEIPT_TYP)
-    # Core insert: the hot path of the service, and nothing here needs the ORM's unit of work
-    # (insert(ConsentReceipt), the entity, would go through the ORM's bulk-insert machinery).
-    with transaction() as session:
-        session.execute(
-            insert(ConsentReceipt.__table__),
-            {
-                "receipt_id": receipt_id,
-                "consent_id": payload["consent_id"],
-                "site_id": site.id,
-                "revision_id": revision.id,
-                "method": method,
-                "decisions": decisions,
-                "recorded_at": now,
-                "record": body.decode("utf-8"),
-                "record_hash": digest,
-            },
-        )
+    token = _signing_key().sign_bytes(body, RECEIPT_TYP)
+    # Committed by the process's writer thread together with the receipts posted at the
+    # same moment (services/group_commit.py); submit() returns once this row is committed.
+    writer: GroupCommit = current_app.extensions["receipt_writer"]
+    # This request's reads are over: end their transaction and give its connection back
+    # before waiting for the commit, or a few dozen waiting requests would hold every pooled
+    # connection (and, on SQLite, a read lock the commit waits for).
+    db.session.close()
+    writer.submit(
+        {
+            "receipt_id": receipt_id,
+            "consent_id": payload["consent_id"],
+            "site_id": site.id,
+            "revision_id": revision.id,
+            "method": method,
+            "decisions": decisions,
+            "recorded_at": now,
+            "record": body.decode("utf-8"),
+            "record_hash": digest,
+        }
+    )
     return RecordedReceipt(receipt_id, payload["consent_id"], record["recorded_at"], token, digest)
 
 
