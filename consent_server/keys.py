@@ -138,6 +138,7 @@ class KeyStore:
         self.ensure()
         kid = self._write_new_key()
         self._set_current(kid, only_if_absent=False)
+        self._current = None  # this process signs with the new key at once
         return kid
 
     def _load(self, kid: str) -> Ed25519PrivateKey:

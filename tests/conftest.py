@@ -122,9 +122,15 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     application = make_app(tmp_path, database_url)
     reset_database(application)
     yield application
-    with application.app_context():
+    release(application)
+
+
+def release(app: Flask) -> None:
+    """Close every database connection a test app holds."""
+    with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    app.extensions["receipt_writer"].close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from consent_server.extensions import db
 from consent_server.models import ConsentReceipt, Site, SiteRevision
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, LiveServer, consent_body, demo_app
+from tests.conftest import EXAMPLE, LiveServer, consent_body, demo_app, release
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
 CONFIG = "/api/v1/sites/demo-shop/config"
@@ -564,9 +564,7 @@ def limited_app(tmp_path: Path, database_url: str):
         tmp_path, database_url, RATELIMIT_ENABLED=True, RATELIMIT_CONSENT="3 per minute"
     )
     yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    release(application)
 
 
 def test_the_fourth_consent_a_minute_from_one_address_is_429(limited_app: Flask):

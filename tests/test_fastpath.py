@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from pathlib import Path
+
+import jwt
+import pytest
+from flask import request
 
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import load_declaration, read_declaration
-from tests.conftest import EXAMPLE, demo_app
+from tests.conftest import EXAMPLE, consent_body, demo_app
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 CONFIG = "/api/v1/sites/demo-shop/config?lang=sv"
 
@@ -50,3 +59,96 @@ def test_a_new_revision_is_served_once_the_window_has_passed(tmp_path):
         apply_declaration(load_declaration(data))
     fresh = client.get(CONFIG, headers={"If-None-Match": etag})
     assert fresh.status_code == 200 and fresh.get_json()["texts"]["title"] == "Nya kakor"
+
+
+# -- the consent POST ------------------------------------------------------------------------
+
+CONSENTS = "/api/v1/sites/demo-shop/consents"
+ORIGIN = {"Origin": "https://demo.example.se"}
+# Headers that differ between any two answers.
+VARYING = {"date", "content-length", "x-ratelimit-reset", "retry-after", "x-ratelimit-remaining"}
+
+
+def _folder(tmp_path: Path, name: str) -> Path:
+    (tmp_path / name).mkdir()
+    return tmp_path / name
+
+
+def _flask_calls(app) -> list[str]:
+    calls: list[str] = []
+    app.before_request(lambda: calls.append(request.path))
+    return calls
+
+
+def test_a_valid_consent_is_recorded_before_flask_with_the_views_answer(tmp_path):
+    fast = demo_app(_folder(tmp_path, "fast"), RATELIMIT_ENABLED=True)
+    slow = demo_app(_folder(tmp_path, "slow"), RATELIMIT_ENABLED=True, CONSENT_FAST_PATH=False)
+    fast_calls, slow_calls = _flask_calls(fast), _flask_calls(slow)
+    answers = []
+    for app in (fast, slow):
+        res = app.test_client().post(CONSENTS, json=consent_body(), headers=ORIGIN)
+        assert res.status_code == 201
+        answers.append(res)
+    assert fast_calls == [] and slow_calls == [CONSENTS]
+    got, want = answers
+    assert {k.lower() for k, _ in got.headers} == {k.lower() for k, _ in want.headers}
+    for name, value in want.headers.items():
+        if name.lower() not in VARYING:
+            assert got.headers[name] == value, name
+    assert got.get_json().keys() == want.get_json().keys()
+    # The receipt verifies with the published key, as one from the view does.
+    jwks = fast.test_client().get("/.well-known/jwks.json").get_json()
+    key = jwt.PyJWK(jwks["keys"][0])
+    claims = jwt.decode(got.get_json()["receipt"], key.key, algorithms=["EdDSA"])
+    assert claims["consent_id"] == got.get_json()["consent_id"]
+    assert claims["page_url"] == "https://demo.example.se/produkter"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b'{"consent_id": ', {"Content-Type": "application/json"}, 400),
+        (b"[]", {"Content-Type": "application/json"}, 422),
+        (None, {"Origin": "https://evil.example"}, 403),
+        (None, {"Content-Type": "text/plain"}, 415),
+        ("unknown-category", {}, 422),
+        ("refused-necessary", {}, 422),
+    ],
+)
+def test_anything_but_a_valid_consent_is_answered_by_flask(tmp_path, body, headers, status):
+    app = demo_app(tmp_path)
+    calls = _flask_calls(app)
+    if body is None or isinstance(body, str):
+        payload = consent_body()
+        if body == "unknown-category":
+            payload["decisions"]["nope"] = True
+        elif body == "refused-necessary":
+            payload.update(method="custom", decisions={"necessary": False})
+        body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", **headers}
+    res = app.test_client().post(CONSENTS, data=body, headers=headers)
+    assert res.status_code == status, res.get_data(as_text=True)
+    assert res.get_json()["code"] == status and calls == [CONSENTS]
+
+
+def test_the_fast_path_and_the_view_count_against_one_rate_limit(tmp_path):
+    # Two processes' worth of apps sharing Redis, one recording before Flask and one not.
+    shared = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_CONSENT": "3 per minute",
+        "RATELIMIT_STORAGE_URI": REDIS_URL,
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+    }
+    fast = demo_app(_folder(tmp_path, "fast"), **shared)
+    slow = demo_app(_folder(tmp_path, "slow"), CONSENT_FAST_PATH=False, **shared)
+    one = {"REMOTE_ADDR": "198.51.100.7"}
+    statuses = [
+        app.test_client().post(CONSENTS, json=consent_body(), environ_base=one).status_code
+        for app in (fast, slow, fast, fast, slow)
+    ]
+    assert statuses == [201, 201, 201, 429, 429]
+    other = {"REMOTE_ADDR": "198.51.100.8"}
+    assert (
+        fast.test_client().post(CONSENTS, json=consent_body(), environ_base=other).status_code
+        == 201
+    )

@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 from consent_server.extensions import db
 from consent_server.services.sites import apply_declaration
 from scanner.declaration import read_declaration
-from tests.conftest import EXAMPLE, PG_ADMIN_URL, consent_body, make_app
+from tests.conftest import EXAMPLE, PG_ADMIN_URL, consent_body, make_app, release
 
 TABLES = {
     "sites",
@@ -82,9 +82,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def migrated_app(empty_database: str, tmp_path: Path) -> Iterator[Flask]:
     app = make_app(tmp_path, empty_database)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    release(app)
 
 
 def _differences(app: Flask) -> list:

@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error
 from consent_server.extensions import db
 from consent_server.models import ConsentReceipt, SiteRevision
 from consent_server.services.tokens import create_token
-from tests.conftest import EXAMPLE, consent_body, demo_app, make_app
+from tests.conftest import EXAMPLE, consent_body, demo_app, make_app, release
 
 # A modest, fixed set of cases by default, so a failure reproduces on every run; fuzz harder
 # and with fresh randomness with CONSENT_FUZZ_EXAMPLES=500 CONSENT_FUZZ_RANDOM=1.
@@ -50,9 +50,7 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     assert resp.status_code == 201
     app.config["FUZZ_CONSENT_ID"] = resp.get_json()["consent_id"]
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    release(app)
 
 
 # The document is read from an app without a database at collection time; the cases run on

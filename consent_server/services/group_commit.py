@@ -94,6 +94,14 @@ class GroupCommit:
         if item.error is not None:
             raise item.error
 
+    def close(self) -> None:
+        """Close the connection kept for batches (a later batch opens a new one)."""
+        with self._mutex:
+            conn, self._conn = self._conn, None
+        if conn is not None and self._conn_pid == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.close()
+
     def _lead(self, me: _Pending) -> None:
         """Commit one batch (with `me` in it), then pass the lead on or end it."""
         while True:
