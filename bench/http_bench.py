@@ -121,6 +121,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15, help="wrk duration of each run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each app per target")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="seconds of load before measuring each app"
+    )
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
     # Single-threaded gthread workers (keep-alive, one request at a time each) gave the
@@ -162,10 +165,10 @@ def main() -> int:
             echo = {"url": base + "/echo", "script": BENCH / "consent_post.lua", **common}
             posted = 0
             if args.only in (None, "post"):
-                say("target 1: consent POST vs JSON echo (warm-up 3 s each)")
-                warm = run_wrk(seconds=3, **post)
+                say(f"target 1: consent POST vs JSON echo (warm-up {args.warmup} s each)")
+                warm = run_wrk(seconds=args.warmup, **post)
                 posted += warm["checked"] - warm["unexpected_status"]
-                run_wrk(seconds=3, **echo)
+                run_wrk(seconds=args.warmup, **echo)
                 runs = alternate(
                     args.rounds,
                     ("consent", post, cproc.pid),
@@ -214,9 +217,11 @@ def main() -> int:
                     "script_args": ["200"],
                     **common,
                 }
-                say(f"target 2: config GET 304 (ETag {etag}) vs hello-world (warm-up 3 s each)")
-                run_wrk(seconds=3, **cfg)
-                run_wrk(seconds=3, **hello)
+                say(
+                    f"target 2: config GET 304 (ETag {etag}) vs hello-world (warm-up {args.warmup} s each)"
+                )
+                run_wrk(seconds=args.warmup, **cfg)
+                run_wrk(seconds=args.warmup, **hello)
                 runs = alternate(
                     args.rounds,
                     ("config304", cfg, cproc.pid),

@@ -92,7 +92,28 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     _wrap_wsgi(app)
+    _warm_up()
     return app
+
+
+def _warm_up() -> None:
+    """Compile now, once per process, the regular expressions the first consent needs."""
+    # Otherwise every thread of a new worker compiles them at once on its first consent, and
+    # the big URL pattern alone takes a second: the first seconds of a worker stall.
+    import uuid
+
+    from consent_server.schemas import ConsentCreateSchema
+    from consent_server.services.receipts import user_agent_family
+
+    sample = {
+        "consent_id": str(uuid.uuid4()),
+        "revision": 1,
+        "decisions": {"necessary": True},
+        "method": "custom",
+        "page_url": "https://example.se/",
+    }
+    ConsentCreateSchema().load(sample)
+    user_agent_family("Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36")
 
 
 def _wrap_wsgi(app: Flask) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 registry = CollectorRegistry()
@@ -17,6 +20,12 @@ seal_lag_receipts = Gauge(
 seal_lag_seconds = Gauge(
     "consent_seal_lag_seconds", "Age of the oldest receipt not yet sealed", registry=registry
 )
+
+
+@lru_cache(maxsize=1024)
+def recorded(site: str, method: str) -> Any:
+    """The receipts counter of one site and method (looking a child up takes a lock)."""
+    return receipts_recorded.labels(site, method)
 
 
 def render(lag: tuple[int, float]) -> bytes:

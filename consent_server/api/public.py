@@ -137,7 +137,7 @@ class Consents(MethodView):
             )
         except ConsentRejected as exc:
             abort(422, message=str(exc), errors={"json": exc.errors})
-        metrics.receipts_recorded.labels(site, payload["method"]).inc()
+        metrics.recorded(site, payload["method"]).inc()
         return receipt.__dict__
 
 

@@ -11,12 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from consent_server.extensions import db
 from consent_server.hosts import host_allowed
-from consent_server.keys import KeyStore, SigningKey
+from consent_server.keys import KeyStore
 from consent_server.ledger import canonical, sha256_hex
 from consent_server.models import ConsentReceipt, Seal, Site
 from consent_server.services.group_commit import GroupCommit
@@ -136,8 +136,13 @@ def record_consent(
     *,
     client_ip: str | None,
     user_agent: str | None,
+    keys: KeyStore | None = None,
+    writer: GroupCommit | None = None,
 ) -> RecordedReceipt:
-    """Store one consent event and return its signed receipt; acknowledged only once committed."""
+    """Store one consent event and return its signed receipt; acknowledged only once committed.
+
+    `keys` and `writer` default to the current app's; the consent fast path passes its own.
+    """
     try:
         revision = get_revision(site, payload["revision"])
     except LookupError as exc:
@@ -173,14 +178,18 @@ def record_consent(
     }
     body = canonical(record)
     digest = sha256_hex(body)
-    token = _signing_key().sign_bytes(body, RECEIPT_TYP)
+    if keys is None:
+        keys = current_app.extensions["consent_keys"]
+    token = keys.current().sign_bytes(body, RECEIPT_TYP)
     # Committed by the process's writer thread together with the receipts posted at the
     # same moment (services/group_commit.py); submit() returns once this row is committed.
-    writer: GroupCommit = current_app.extensions["receipt_writer"]
+    if writer is None:
+        writer = current_app.extensions["receipt_writer"]
     # This request's reads are over: end their transaction and give its connection back
     # before waiting for the commit, or a few dozen waiting requests would hold every pooled
     # connection (and, on SQLite, a read lock the commit waits for).
-    db.session.close()
+    if has_app_context() and db.session.registry.has():
+        db.session.close()
     writer.submit(
         {
             "receipt_id": receipt_id,
@@ -195,11 +204,6 @@ def record_consent(
         }
     )
     return RecordedReceipt(receipt_id, payload["consent_id"], record["recorded_at"], token, digest)
-
-
-def _signing_key() -> SigningKey:
-    store: KeyStore = current_app.extensions["consent_keys"]
-    return store.current()
 
 
 def consent_history(consent_id: str, calling_host: str | None = None) -> list[dict[str, Any]]:
