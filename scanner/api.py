@@ -6,22 +6,19 @@ import datetime as dt
 import time
 from dataclasses import asdict
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import __version__
-from scanner.analyze import Analysis
 from scanner.config import ScanConfig, ScanError, check_public_target
-from scanner.declaration import Declaration
 from scanner.model import SEVERITIES, PhaseResult
-from scanner.policy import (
-    PolicyError,
-    PolicyStatement,
-    browser_fetcher,
-    is_url,
-    load_policy,
-    policy_findings,
-)
 from scanner.runner import PhaseRunner, Progress
+
+# The analysis, the declaration and the policy are imported where they are used, so that a
+# scan starts its browser before it spends time importing them.
+if TYPE_CHECKING:
+    from scanner.analyze import Analysis
+    from scanner.declaration import Declaration
+    from scanner.policy import PolicyStatement
 
 REPORT_VERSION = 1
 
@@ -132,15 +129,21 @@ def scan(
     statement as report["policy"] and its findings (see docs/policy.md).
     """
     config.validate()
-    if knowledge is None:
-        from scanner.knowledge import KnowledgeBase
-
-        knowledge = KnowledgeBase.load_default()
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
-    # The policy first: an unreadable policy is a usage error, found before the long scan.
-    statement = _policy_statement(config, policy, progress) if policy is not None else None
-    phases = PhaseRunner(config, progress).run()
+    runner = PhaseRunner(config, progress)
+    # The browser starts first: it launches while the knowledge base and the policy load.
+    runner.open_browser()
+    try:
+        if knowledge is None:
+            from scanner.knowledge import KnowledgeBase
+
+            knowledge = KnowledgeBase.load_default()
+        # The policy first: an unreadable policy is a usage error, found before the long scan.
+        statement = _policy_statement(config, policy, progress) if policy is not None else None
+        phases = runner.run()
+    finally:
+        runner.close_browser()
     errors = [p.error for p in phases if p.error and not p.pages]
     if errors and len(errors) == len(phases):
         raise ScanError("; ".join(dict.fromkeys(errors)))
@@ -150,6 +153,9 @@ def scan(
         reasons = [v.error for p in phases for v in p.pages if v.error]
         reasons += [p.error for p in phases if p.error]
         raise ScanError("no page could be loaded: " + "; ".join(dict.fromkeys(reasons)))
+    from scanner.analyze import Analysis
+    from scanner.policy import policy_findings
+
     analysis = Analysis(config.url, phases, declaration, knowledge).run()
     extra = policy_findings(statement, analysis.cookies.values()) if statement else []
     return build_report(
@@ -169,6 +175,8 @@ def _policy_statement(
     progress: Progress | None,
 ) -> PolicyStatement:
     """Read the policy: a URL through the scan's own browser (script-built pages work)."""
+    from scanner.policy import PolicyError, PolicyStatement, browser_fetcher, is_url, load_policy
+
     if isinstance(policy, PolicyStatement):
         return policy
     source = str(policy)

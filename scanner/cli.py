@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from scanner.config import ScanConfig, ScanError
-from scanner.declaration import DeclarationError, read_declaration
 from scanner.model import PHASES, SEVERITIES
 
 EPILOG = """exit status: 0 no finding at or above --fail-on, 1 findings, 2 usage or scan error.
@@ -46,10 +45,15 @@ def scan_parser() -> argparse.ArgumentParser:
     c = p.add_argument_group("crawl")
     c.add_argument("--max-pages", type=int, default=20)
     c.add_argument("--depth", type=int, default=3)
-    c.add_argument("--concurrency", type=int, default=3, help="browser profiles at once")
+    c.add_argument("--concurrency", type=int, default=3, help="phases working at once")
     c.add_argument("--page-timeout", type=float, default=30.0, help="seconds per page")
     c.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole scan")
-    c.add_argument("--wait", type=int, default=1500, help="extra ms after the network settles")
+    c.add_argument(
+        "--wait",
+        type=int,
+        default=1500,
+        help="the longest a page is watched, in ms, for work it has scheduled (timers, ...)",
+    )
     c.add_argument("--no-sitemap", action="store_true", help="do not read sitemap.xml")
     c.add_argument(
         "--phases", default=",".join(PHASES), help=f"comma-separated, from {', '.join(PHASES)}"
@@ -174,7 +178,11 @@ def run_scan(argv: list[str]) -> int:
             config.chromium = args.chromium
         if args.chromedriver:
             config.chromedriver = args.chromedriver
-        declaration = read_declaration(args.declaration) if args.declaration else None
+        declaration = None
+        if args.declaration:
+            from scanner.declaration import read_declaration
+
+            declaration = read_declaration(args.declaration)
         knowledge = None
         if args.knowledge:
             from scanner.knowledge import KnowledgeBase
@@ -189,7 +197,7 @@ def run_scan(argv: list[str]) -> int:
             progress=_progress(args.quiet),
             policy=args.policy,
         )
-    except (ScanError, DeclarationError, OSError, ValueError) as exc:
+    except (ScanError, OSError, ValueError) as exc:  # DeclarationError is a ValueError
         print(f"cookie-scan: {exc}", file=sys.stderr)
         return 2
     if args.json == "-":
@@ -208,6 +216,8 @@ def run_scan(argv: list[str]) -> int:
 
 def check_declaration(argv: list[str]) -> int:
     """Validate a site.yaml and print its summary."""
+    from scanner.declaration import DeclarationError, read_declaration
+
     parser = argparse.ArgumentParser(prog="cookie-scan check-declaration")
     parser.add_argument("file")
     args = parser.parse_args(argv)

@@ -6,11 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from publicsuffixlist import PublicSuffixList
+from scanner.observe import is_ip, public_suffix_list
 
-from scanner.observe import is_ip
-
-_psl = PublicSuffixList()
 SKIP_EXTENSIONS = re.compile(
     r"\.(pdf|zip|gz|jpe?g|png|gif|webp|svg|ico|mp4|mp3|webm|avi|docx?|xlsx?|pptx?|css|js|xml|json|txt)$",
     re.IGNORECASE,
@@ -22,7 +19,7 @@ def site_of(host: str) -> str:
     host = host.lower().strip(".")
     if is_ip(host):
         return host
-    return _psl.privatesuffix(host) or host
+    return public_suffix_list().privatesuffix(host) or host
 
 
 def normalize(url: str, base: str | None = None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 import re
@@ -15,7 +16,6 @@ from publicsuffixlist import PublicSuffixList
 
 from scanner.model import CookieEvent, StoredCookie
 
-_psl = PublicSuffixList()
 # Chromium stores at most 400 days; the requested lifetime is kept separately.
 MAX_STORED_SECONDS = 400 * 86400
 
@@ -57,9 +57,92 @@ PROBE_JS = r"""
       return set.apply(this, arguments);
     };
   }
+  // Work the page has scheduled and not yet run (timers, frame and idle callbacks), so that the
+  // engine's settle can end as soon as nothing is left instead of always waiting --wait.
+  // A function callback stays pending until it has actually run; a string one until due.
+  const now = performance.now.bind(performance);  // before a page script can replace it
+  const timers = new Map();  // id -> [due, callback is a string]
+  const idle = new Set();
+  let lastRun = now();
+  const native = {st: window.setTimeout, si: window.setInterval, ct: window.clearTimeout,
+                  ci: window.clearInterval, raf: window.requestAnimationFrame,
+                  caf: window.cancelAnimationFrame, ric: window.requestIdleCallback,
+                  cic: window.cancelIdleCallback};
+  window.setTimeout = function (fn, delay, ...rest) {
+    const ms = Math.max(0, Number(delay) || 0);
+    const code = typeof fn !== 'function';
+    let id;
+    const cb = code ? fn : function () { timers.delete(id); lastRun = now(); return fn.apply(this, arguments); };
+    id = native.st.call(window, cb, delay, ...rest);
+    timers.set(id, [now() + ms, code]);
+    return id;
+  };
+  window.setInterval = function (fn, delay, ...rest) {
+    const ms = Math.max(0, Number(delay) || 0);
+    const code = typeof fn !== 'function';
+    let id;
+    const cb = code ? fn : function () {
+      timers.set(id, [now() + ms, false]);  // before fn, which may clear it
+      lastRun = now();
+      return fn.apply(this, arguments);
+    };
+    id = native.si.call(window, cb, delay, ...rest);
+    timers.set(id, [now() + ms, code]);
+    return id;
+  };
+  // Timeout and interval ids share one pool: either function clears either kind.
+  window.clearTimeout = function (id) { timers.delete(id); return native.ct.call(window, id); };
+  window.clearInterval = function (id) { timers.delete(id); return native.ci.call(window, id); };
+  // Frame callbacks too: a script animating something frame by frame may write a cookie when
+  // it is done; a page that never stops asking for frames gets the whole --wait.
+  const frames = new Set();
+  window.requestAnimationFrame = function (fn) {
+    if (typeof fn !== 'function') return native.raf.call(window, fn);  // throws as it would
+    let id;
+    id = native.raf.call(window, function () { frames.delete(id); lastRun = now(); return fn.apply(this, arguments); });
+    frames.add(id);
+    return id;
+  };
+  window.cancelAnimationFrame = function (id) { frames.delete(id); return native.caf.call(window, id); };
+  if (native.ric) {
+    window.requestIdleCallback = function (fn, opts) {
+      if (typeof fn !== 'function') return native.ric.call(window, fn, opts);
+      let id;
+      id = native.ric.call(window, function () { idle.delete(id); lastRun = now(); return fn.apply(this, arguments); }, opts);
+      idle.add(id);
+      return id;
+    };
+    window.cancelIdleCallback = function (id) { idle.delete(id); return native.cic.call(window, id); };
+  }
+  // [things due within `horizon` ms (timers, frame and idle callbacks, finite CSS animations
+  //  and transitions, whose end events may run scripts), ms since a callback last ran]
+  Object.defineProperty(window, '__cmScanBusy', {enumerable: false, value: (horizon) => {
+    const t = now();
+    let n = idle.size + frames.size;
+    for (const [id, [due, code]] of timers) {
+      if (code && due < t) timers.delete(id);
+      else if (due - t <= horizon) n++;
+    }
+    try {
+      for (const a of document.getAnimations()) {
+        const timing = a.playState === 'running' && a.effect && a.effect.getComputedTiming();
+        if (!timing || !isFinite(timing.endTime)) continue;
+        if ((timing.endTime - (timing.localTime || 0)) / Math.abs(a.playbackRate || 1) <= horizon) n++;
+      }
+    } catch (e) {}
+    return [n, t - lastRun];
+  }});
 })();
 """
+# The answer of the probe's __cmScanBusy in one frame (null where the probe is missing).
+BUSY_JS = "(horizon) => window.__cmScanBusy ? window.__cmScanBusy(horizon) : null"
 PROBE_CONSOLE_JS = PROBE_JS.replace("const VIA_CONSOLE = false;", "const VIA_CONSOLE = true;")
+
+
+@functools.cache
+def public_suffix_list() -> PublicSuffixList:
+    """The list bundled with the package (no network), loaded once, when first needed."""
+    return PublicSuffixList()
 
 
 def probe_record_from_console(message: str) -> dict[str, Any] | None:
@@ -196,7 +279,7 @@ def schemeful_site(url: str) -> tuple[str, str]:
     host = host_of(url).strip("[]")
     if not host or is_ip(host):
         return scheme, host
-    return scheme, _psl.privatesuffix(host) or host
+    return scheme, public_suffix_list().privatesuffix(host) or host
 
 
 def refusal_reasons(
@@ -241,7 +324,7 @@ def refusal_reasons(
                 reasons.append("Domain attribute on an IP address host")
         elif not (host == domain or host.endswith("." + domain)):
             reasons.append(f"Domain {domain} does not match the host {host}")
-        elif _psl.publicsuffix(domain) == domain and domain != host:
+        elif public_suffix_list().publicsuffix(domain) == domain and domain != host:
             reasons.append(f"Domain {domain} is a public suffix")
     if event.name.startswith("__Secure-") and not (event.secure and secure_origin):
         reasons.append("__Secure- prefix without Secure from a secure origin")

@@ -1,4 +1,4 @@
-"""Running the phases: a fresh profile each, the crawl, and the banner action."""
+"""Running the phases: one browser, a fresh profile in it per phase, the crawl, the banner."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from scanner.config import ScanConfig, ScanError
 from scanner.crawl import crawlable, normalize, parse_sitemap, sitemaps_from_robots
-from scanner.engines import Profile, open_profile
+from scanner.engines import Browser, Profile, open_browser
 from scanner.model import PhaseResult
 from scanner.observe import cookie_key
 
@@ -33,6 +33,7 @@ class PhaseRunner:
         self.deadline = time.monotonic() + config.total_timeout
         self.pages: list[str] = [self.start]
         self.pages_ready = threading.Event()
+        self.browser: Browser | None = None
 
     def time_left(self) -> bool:
         """Whether the global time limit still allows another page."""
@@ -87,12 +88,29 @@ class PhaseRunner:
                     seen.add(page)
                     queue.append((page, depth + 1))
 
+    def open_browser(self) -> None:
+        """Start the scan's browser (in the background with Playwright); run() waits for it."""
+        if self.browser is None:
+            self.browser = open_browser(self.config)
+
+    def close_browser(self) -> None:
+        """Close the browser, if one is open."""
+        browser, self.browser = self.browser, None
+        if browser is not None:
+            browser.close()
+
+    def _profile(self, phase: str) -> Profile:
+        """A fresh profile for a phase in the scan's browser."""
+        if self.browser is None:
+            raise ScanError("no browser is open")
+        return self.browser.profile(phase, self.deadline)
+
     def run_pre_consent(self) -> PhaseResult:
         """Visit the site without touching the banner."""
         result = PhaseResult("pre-consent")
         profile = None
         try:
-            profile = open_profile(self.config, "pre-consent", self.deadline)
+            profile = self._profile("pre-consent")
             self.crawl(profile, result)
             self.pages = [v.url for v in result.pages]
         except ScanError as exc:
@@ -108,7 +126,7 @@ class PhaseRunner:
         result = PhaseResult(phase)
         profile = None
         try:
-            profile = open_profile(self.config, phase, self.deadline)
+            profile = self._profile(phase)
             if not self.time_left():
                 return result
             self.progress("page", phase=phase, url=self.start, done=0)
@@ -145,22 +163,29 @@ class PhaseRunner:
         return result
 
     def run(self) -> list[PhaseResult]:
-        """All configured phases, up to `concurrency` profiles at once."""
+        """All configured phases in one browser, up to `concurrency` profiles at once."""
         order = [
             p for p in ("pre-consent", "after-reject", "after-accept") if p in self.config.phases
         ]
         if "pre-consent" not in order:
             self.pages_ready.set()
+        try:
+            self.open_browser()
+        except ScanError as exc:
+            return [PhaseResult(phase, error=str(exc)) for phase in order]
         workers = max(1, min(self.config.concurrency, len(order)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phase") as pool:
-            futures = {
-                phase: pool.submit(
-                    self.run_pre_consent if phase == "pre-consent" else self.run_after,
-                    *(() if phase == "pre-consent" else (phase,)),
-                )
-                for phase in order
-            }
-            results = [futures[p].result() for p in order]
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="phase") as pool:
+                futures = {
+                    phase: pool.submit(
+                        self.run_pre_consent if phase == "pre-consent" else self.run_after,
+                        *(() if phase == "pre-consent" else (phase,)),
+                    )
+                    for phase in order
+                }
+                results = [futures[p].result() for p in order]
+        finally:
+            self.close_browser()
         if not self.time_left():
             for r in results:
                 r.error = r.error or "the global time limit was reached; results are partial"

@@ -23,8 +23,14 @@ shop.test (the site)
                      /sitemap.xml itself is 404
   /slow              answers only after `slow_seconds` (for the time-limit tests)
   /slow-start        a plain page linking to /slow
+  /late              work the page schedules after load, with nothing on the network until
+                     it runs (for the settle tests, linked from nowhere): a timer fetches
+                     /late-beacon after 0.9 s, which answers 0.3 s later with Set-Cookie
+                     late_header; a timer writes late_script after 1 s; a timer due long
+                     after any --wait, too_late; a link to /late-frames
+  /late-frames       animation frames for 0.7 s after load, then late_frame
   /static/app.js     CookieStore csrf_token (1 h), localStorage cart_items
-  /static/banner.js  400 ms after load writes _fbp (marketing, before any consent); "Neka
+  /static/banner.js  1 s after load writes _fbp (marketing, before any consent); "Neka
                      alla" writes cookie_consent, a NEW _gcl_au (marketing, after reject) and
                      re-sends _ga unchanged (which must not count as set after the reject)
 sub.shop.test /      Set-Cookie lb_route with Domain=shop.test
@@ -77,6 +83,9 @@ FBP_MAX_AGE = 90 * DAY
 CONSENT_MAX_AGE = 365 * DAY
 VPREF_MAX_AGE = 365 * DAY
 REF_MAX_AGE = 3600
+FBP_DELAY_MS = 1000  # longer than any quiet window: only a wait for the timer itself sees it
+LATE_BEACON_SECONDS = 0.3
+TOO_LATE_MS = 20000  # far beyond --wait
 GADS_MAX_AGE = 13 * 30 * DAY
 CSRF_SECONDS = 3600
 
@@ -222,6 +231,9 @@ class ScannerSite:
             (SITE, "/sitemap-pages.xml"): self._sitemap_pages,
             (SITE, "/slow"): self._slow,
             (SITE, "/slow-start"): self._slow_start,
+            (SITE, "/late"): self._html_route(LATE_HTML),
+            (SITE, "/late-frames"): self._html_route(LATE_FRAMES_HTML),
+            (SITE, "/late-beacon"): self._late_beacon,
             (SITE, "/static/app.js"): self._js(APP_JS),
             (SITE, "/static/banner.js"): self._js(BANNER_JS),
             (SUB, "/"): self._sub,
@@ -362,6 +374,16 @@ class ScannerSite:
     def _slow_start(self, handler: _Handler, cookies: dict[str, str]) -> None:
         self._html(handler, "<!doctype html><title>Start</title><a href='/slow'>Långsam</a>")
 
+    def _html_route(self, body: str) -> Route:
+        def page(handler: _Handler, cookies: dict[str, str]) -> None:
+            self._html(handler, body)
+
+        return page
+
+    def _late_beacon(self, handler: _Handler, cookies: dict[str, str]) -> None:
+        self.stopping.wait(LATE_BEACON_SECONDS)  # a slow answer: the network is busy meanwhile
+        handler._send(204, "text/plain", b"", ["late_header=1; Path=/; Max-Age=3600; Secure"])
+
     def _js(self, source: str) -> Route:
         def script(handler: _Handler, cookies: dict[str, str]) -> None:
             handler._send(200, "application/javascript; charset=utf-8", source.encode())
@@ -417,10 +439,10 @@ BANNER_JS = f"""
     var hit = document.cookie.split('; ').filter(function (c) {{ return c.indexOf(n + '=') === 0; }})[0];
     return hit ? hit.slice(n.length + 1) : '';
   }};
-  // The bug: a marketing cookie before any consent, a little after load.
+  // The bug: a marketing cookie before any consent, a second after load.
   setTimeout(function () {{
     if (!get('_fbp')) document.cookie = '_fbp=fb.1.1700000000000.42; Max-Age={FBP_MAX_AGE}; Path=/; SameSite=Lax';
-  }}, 400);
+  }}, {FBP_DELAY_MS});
   var banner = document.getElementById('cookie-banner');
   if (!banner) return;
   document.getElementById('cb-accept').addEventListener('click', function () {{
@@ -462,6 +484,26 @@ APP_JS = f"""
   localStorage.setItem('cart_items', '[]');
 }})();
 """
+
+LATE_HTML = f"""<!doctype html><html lang='sv'><head><meta charset='utf-8'><title>Sent</title>
+</head><body><a href='/late-frames'>Animerat</a><script>
+setTimeout(function () {{ fetch('/late-beacon'); }}, 900);
+setTimeout(function () {{
+  document.cookie = 'late_script=1; Max-Age=3600; Path=/; Secure; SameSite=Lax';
+}}, 1000);
+setTimeout(function () {{
+  document.cookie = 'too_late=1; Max-Age=3600; Path=/; Secure; SameSite=Lax';
+}}, {TOO_LATE_MS});
+</script></body></html>"""
+
+LATE_FRAMES_HTML = """<!doctype html><html lang='sv'><head><meta charset='utf-8'><title>Animerat</title>
+</head><body><p>Animerat</p><script>
+var start = performance.now();
+requestAnimationFrame(function step() {
+  if (performance.now() - start < 700) requestAnimationFrame(step);
+  else document.cookie = 'late_frame=1; Max-Age=3600; Path=/; Secure; SameSite=Lax';
+});
+</script></body></html>"""
 
 # A cookie-sync frame: loaded, and removed as soon as it has run.
 SYNC_JS = """<script>

@@ -44,6 +44,7 @@ from tests.scanner_site import (
     RESOLVE,
     SITE,
     SUB,
+    TOO_LATE_MS,
     TRACKER,
     VIDEO,
     VPREF_MAX_AGE,
@@ -327,6 +328,7 @@ class Scan:
     report: dict[str, Any]
     site: ScannerSite
     seconds: float
+    requests: list[tuple[str, str, dict[str, str]]]  # (host, path, cookies sent) during the scan
 
     def url(self, path: str, host: str = SITE) -> str:
         return self.site.url(path, host)
@@ -356,18 +358,20 @@ def scanned(
         resolve=dict(RESOLVE),
         insecure=True,
         allow_private=True,
-        settle_ms=600,
         max_pages=10,
         page_timeout=20,
         total_timeout=120,
-    )
+    )  # the default --wait, 1.5 s: a delayed cookie 1 s after load must be seen
     before = _browser_pids()
+    first_request = len(site.requests)
     started = time.monotonic()
     report = scan(config, declaration=read_declaration(declaration_file))
     seconds = time.monotonic() - started
     print(f"\n{engine} scan: {seconds:.1f} s")  # shown with -s
     assert_no_new_browsers(before)
-    return Scan(engine, report, site, seconds)
+    with site.lock:
+        requests = site.requests[first_request:]
+    return Scan(engine, report, site, seconds, requests)
 
 
 # -- the scan -------------------------------------------------------------------------------
@@ -434,7 +438,7 @@ def test_script_cookies_name_their_script(scanned: Scan) -> None:
     assert scanned.cookies["_ga"]["setters"] == [tracker]
     assert scanned.cookies["_ga"]["first_seen"]["source"] == "script"
     assert scanned.cookies["csrf_token"]["first_seen"]["source"] == "cookiestore"
-    # The delayed write (400 ms after load) is seen, with its script.
+    # The delayed write (1 s after load) is seen, with its script.
     assert scanned.cookies["_fbp"]["setters"] == [scanned.url("/static/banner.js")]
 
 
@@ -455,6 +459,13 @@ def test_cookie_resent_unchanged_after_reject_is_not_set_after_reject(scanned: S
     # ...although the site did write it again, on later pages and on the reject click.
     assert len(ga["pages"]) > 1
     assert scanned.cookies["_gcl_au"]["phases"] == [REJECT]
+
+
+def test_every_phase_starts_from_an_empty_browser(scanned: Scan) -> None:
+    # Each phase asks for the start page once, as its first page: without any cookie, so no
+    # phase saw what another stored, although the three ran at the same time.
+    start = [cookies for host, path, cookies in scanned.requests if (host, path) == (SITE, "/")]
+    assert start == [{}, {}, {}]
 
 
 def test_refused_cookies(scanned: Scan) -> None:
@@ -580,6 +591,39 @@ def test_finding_evidence(scanned: Scan) -> None:
     assert found[("declared_not_found", "newsletter_popup")]["evidence"]["category"] == (
         "preferences"
     )
+
+
+@pytest.mark.parametrize("engine", ["playwright", "selenium"])
+def test_a_page_is_watched_until_the_work_it_scheduled_is_done(
+    engine: str, site: ScannerSite, chromium_path: str
+) -> None:
+    """/late sets cookies 1-1.2 s after load, with nothing on the network before: from a
+    timer, and from the answer to a request a timer makes; /late-frames after 0.7 s of
+    animation frames. The default --wait sees them all; a timer due long after --wait is not
+    waited for."""
+    _engine_ready(engine)
+    before = _browser_pids()
+    config = ScanConfig(
+        url=site.url("/late"),
+        engine=engine,
+        chromium=chromium_path,
+        chromedriver=CHROMEDRIVER,
+        resolve=dict(RESOLVE),
+        insecure=True,
+        allow_private=True,
+        phases=(PRE,),
+        max_pages=2,
+        use_sitemap=False,
+    )
+    report = scan(config)
+    cookies = {c["name"]: c for c in report["cookies"]}
+    assert sorted(cookies) == ["late_frame", "late_header", "late_script"]
+    assert cookies["late_header"]["sources"] == ["header"]
+    assert cookies["late_frame"]["pages"] == [site.url("/late-frames")]
+    pages = report["phases"][0]["pages"]
+    assert [p["url"] for p in pages] == [site.url("/late"), site.url("/late-frames")]
+    assert all(p["error"] is None and p["elapsed_ms"] < TOO_LATE_MS / 2 for p in pages)
+    assert_no_new_browsers(before)
 
 
 # -- the command line -----------------------------------------------------------------------

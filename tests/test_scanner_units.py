@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from scanner import runner as runner_module
 from scanner.analyze import Analysis
 from scanner.api import build_report, exit_status
 from scanner.cli import main
@@ -520,17 +519,16 @@ def test_crawl_stops_at_the_time_limit() -> None:
     assert result.pages == []
 
 
-def test_after_phase_skips_the_browser_work_when_time_is_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_after_phase_skips_the_browser_work_when_time_is_up() -> None:
     profiles: list[FakeProfile] = []
 
-    def fake_open(config: ScanConfig, phase: str, deadline: float | None = None) -> FakeProfile:
-        profiles.append(FakeProfile(PAGES, FILES))
-        return profiles[-1]
+    class FakeBrowser:
+        def profile(self, phase: str, deadline: float | None = None) -> FakeProfile:
+            profiles.append(FakeProfile(PAGES, FILES))
+            return profiles[-1]
 
-    monkeypatch.setattr(runner_module, "open_profile", fake_open)
     runner = PhaseRunner(ScanConfig(url=f"{SITE}/", phases=("after-reject",)))
+    runner.browser = FakeBrowser()  # type: ignore[assignment]
     runner.deadline = 0
     result = runner.run_after("after-reject")
     assert result.pages == [] and profiles[0].visited == [] and profiles[0].closed

@@ -26,6 +26,17 @@ BASE_ARGS = [
     "--no-default-browser-check",
     "--disable-quic",
 ]
+# Chromium features that cost CPU and change nothing a scan observes: the omnibox popup's
+# WebUI, which Chromium preloads in a renderer of its own for every window (about a second
+# of CPU each on two cores, several times what the scanned page costs), and the spare
+# renderer kept warm for a next navigation.
+UNUSED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess")
+
+
+def disable_features(*more: str) -> str:
+    """The one --disable-features switch (Chromium reads only the last one given)."""
+    return "--disable-features=" + ",".join([*UNUSED_FEATURES, *more])
+
 
 STORAGE_JS = """() => {
   const read = (s) => { try { return Object.keys(s).map((k) => [k, (s.getItem(k) || '').length]); }
@@ -44,6 +55,13 @@ SCROLL_JS = """async () => {
 }"""
 
 
+# A page counts as settled once nothing was requested, answered or written for this long, no
+# request is in flight and nothing it scheduled is due within --wait.
+QUIET_SECONDS = 0.3
+# The longest wait for the network to go quiet before the --wait time starts anyway.
+NETWORK_SECONDS = 10.0
+
+
 def fresh_profile_dir() -> str:
     """A new Chromium user-data-dir that allows third-party cookies (Chromium blocks them)."""
     path = tempfile.mkdtemp(prefix="cookie-scan-")
@@ -55,16 +73,32 @@ def fresh_profile_dir() -> str:
     return path
 
 
+class Browser(ABC):
+    """The browser of one scan, which hands out a fresh, empty profile per phase."""
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def profile(self, phase: str, deadline: float | None = None) -> Profile:
+        """A fresh profile (no cookies, no storage, no cache) for one phase."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close everything the browser started; always called."""
+
+
 class Profile(ABC):
     """One fresh browser profile (one phase): visit pages, operate a banner, read the jar."""
 
     def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
         self.config = config
         self.phase = phase
-        self.visit_in_progress: PageVisit | None = None
         self.clock = time.monotonic
         # The scan's global time limit (monotonic seconds): no page may wait past it.
         self.deadline = deadline
+        # A browser opened for this profile alone (open_profile), closed with it.
+        self.own_browser: Browser | None = None
 
     def page_budget(self) -> float:
         """Seconds the next page load may take: the page timeout, cut to the time left."""
@@ -91,7 +125,7 @@ class Profile(ABC):
 
     @abstractmethod
     def settle(self) -> None:
-        """Wait for the network to go quiet plus the configured extra time."""
+        """Wait until the page is quiet and nothing it scheduled is due, at most --wait more."""
 
     @abstractmethod
     def _drain(self, visit: PageVisit) -> None:
@@ -119,8 +153,16 @@ class Profile(ABC):
         """The rendered DOM of the current page (a policy built by scripts included)."""
 
     @abstractmethod
+    def _close(self) -> None:
+        """Close the profile and delete what it stored."""
+
     def close(self) -> None:
-        """Close the browser; always called."""
+        """Close the profile (and a browser opened for it alone); always called."""
+        try:
+            self._close()
+        finally:
+            if self.own_browser is not None:
+                self.own_browser.close()
 
     # -- shared helpers ---------------------------------------------------------------------
 
@@ -168,15 +210,27 @@ class Profile(ABC):
         return [action, list(ACCEPT_TEXTS), list(REJECT_TEXTS), selector]
 
 
-def open_profile(config: ScanConfig, phase: str, deadline: float | None = None) -> Profile:
-    """A fresh profile of the configured engine; pages stop waiting at `deadline`."""
+def open_browser(config: ScanConfig) -> Browser:
+    """The browser of the configured engine (Playwright starts Chromium now)."""
     if config.engine == "selenium":
-        from scanner.engines.selenium import SeleniumProfile
+        from scanner.engines.selenium import SeleniumBrowser
 
-        return SeleniumProfile(config, phase, deadline)
-    from scanner.engines.playwright import PlaywrightProfile
+        return SeleniumBrowser(config)
+    from scanner.engines.playwright import PlaywrightBrowser
 
-    return PlaywrightProfile(config, phase, deadline)
+    return PlaywrightBrowser(config)
+
+
+def open_profile(config: ScanConfig, phase: str, deadline: float | None = None) -> Profile:
+    """A fresh profile in a browser of its own, closed with it; pages stop waiting at `deadline`."""
+    browser = open_browser(config)
+    try:
+        profile = browser.profile(phase, deadline)
+    except BaseException:
+        browser.close()
+        raise
+    profile.own_browser = browser
+    return profile
 
 
 def remove_dir(path: str) -> None:

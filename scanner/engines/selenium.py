@@ -17,7 +17,16 @@ from selenium.webdriver.common.by import By
 
 from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
 from scanner.config import ScanConfig, ScanError
-from scanner.engines import BASE_ARGS, LINKS_JS, SCROLL_JS, STORAGE_JS, Profile
+from scanner.engines import (
+    BASE_ARGS,
+    LINKS_JS,
+    NETWORK_SECONDS,
+    SCROLL_JS,
+    STORAGE_JS,
+    Browser,
+    Profile,
+    disable_features,
+)
 from scanner.model import BannerInfo, PageVisit, StoredCookie
 from scanner.observe import PROBE_CONSOLE_JS, probe_record_from_console
 
@@ -25,7 +34,7 @@ from scanner.observe import PROBE_CONSOLE_JS, probe_record_from_console
 # too (with site isolation they would live in targets chromedriver does not instrument).
 SINGLE_PROCESS_FRAMES = [
     "--disable-site-isolation-trials",
-    "--disable-features=IsolateOrigins,site-per-process",
+    disable_features("IsolateOrigins", "site-per-process"),
 ]
 
 
@@ -44,6 +53,17 @@ class _Hop:
 
 def _error(exc: WebDriverException) -> str:
     return (exc.msg or str(exc)).splitlines()[0]
+
+
+class SeleniumBrowser(Browser):
+    """WebDriver gives each session a browser of its own: a new session per phase."""
+
+    def profile(self, phase: str, deadline: float | None = None) -> SeleniumProfile:
+        """A new WebDriver session, with a fresh temporary profile."""
+        return SeleniumProfile(self.config, phase, deadline)
+
+    def close(self) -> None:
+        """Nothing to do: each profile ends its own session."""
 
 
 class SeleniumProfile(Profile):
@@ -216,7 +236,7 @@ class SeleniumProfile(Profile):
 
     def settle(self) -> None:
         """No network-idle signal in WebDriver: wait for document ready, then the extra time."""
-        deadline = time.monotonic() + min(10.0, self.page_budget())
+        deadline = time.monotonic() + min(NETWORK_SECONDS, self.page_budget())
         while time.monotonic() < deadline:
             try:
                 state = self.driver.execute_script("return document.readyState")
@@ -325,7 +345,7 @@ class SeleniumProfile(Profile):
         """The rendered DOM of the current page."""
         return self.driver.execute_script("return document.documentElement.outerHTML")
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """End the session."""
         with contextlib.suppress(Exception):
             self.driver.quit()

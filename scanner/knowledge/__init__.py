@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from publicsuffixlist import PublicSuffixList
 
 from scanner.declaration import parse_duration
+from scanner.observe import public_suffix_list
 
 __all__ = [
     "CATEGORIES",
@@ -83,15 +83,6 @@ class KnowledgeError(ValueError):
 
 # --- Domains -------------------------------------------------------------------------------
 
-_psl: PublicSuffixList | None = None
-
-
-def _public_suffix_list() -> PublicSuffixList:
-    global _psl
-    if _psl is None:
-        _psl = PublicSuffixList()  # the list bundled with the package: no network
-    return _psl
-
 
 def normalize_host(host: str) -> str:
     """Lower case, without a leading or trailing dot, IPv6 brackets removed."""
@@ -124,7 +115,7 @@ def registrable_domain(host: str) -> str:
         return ipaddress.ip_address(host).compressed
     except ValueError:
         pass
-    return _public_suffix_list().privatesuffix(host) or host
+    return public_suffix_list().privatesuffix(host) or host
 
 
 # --- Entries -------------------------------------------------------------------------------
