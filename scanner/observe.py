@@ -60,60 +60,52 @@ PROBE_JS = r"""
   // Work the page has scheduled and not yet run (timers, frame and idle callbacks), so that the
   // engine's settle can end as soon as nothing is left instead of always waiting --wait.
   // A function callback stays pending until it has actually run; a string one until due.
+  // The functions are wrapped in proxies, which still read as native code to a page's checks.
   const now = performance.now.bind(performance);  // before a page script can replace it
   const timers = new Map();  // id -> [due, callback is a string]
+  const frames = new Set();
   const idle = new Set();
   let lastRun = now();
-  const native = {st: window.setTimeout, si: window.setInterval, ct: window.clearTimeout,
-                  ci: window.clearInterval, raf: window.requestAnimationFrame,
-                  caf: window.cancelAnimationFrame, ric: window.requestIdleCallback,
-                  cic: window.cancelIdleCallback};
-  window.setTimeout = function (fn, delay, ...rest) {
-    const ms = Math.max(0, Number(delay) || 0);
+  const wrap = (name, apply) => {
+    if (typeof window[name] === 'function') window[name] = new Proxy(window[name], {apply});
+  };
+  // Runs the page's callback and notes that it ran; `done` forgets the pending entry first.
+  const ran = (fn, done) => function () { done(); lastRun = now(); return fn.apply(this, arguments); };
+  const schedule = (repeat) => (target, self, args) => {
+    const fn = args[0];
+    const ms = Math.max(0, Number(args[1]) || 0);
     const code = typeof fn !== 'function';
     let id;
-    const cb = code ? fn : function () { timers.delete(id); lastRun = now(); return fn.apply(this, arguments); };
-    id = native.st.call(window, cb, delay, ...rest);
+    if (!code) {
+      // An interval is due again one period after each run (noted before fn, which may clear it).
+      args[0] = ran(fn, () => (repeat ? timers.set(id, [now() + ms, false]) : timers.delete(id)));
+    }
+    id = Reflect.apply(target, self, args);
     timers.set(id, [now() + ms, code]);
     return id;
   };
-  window.setInterval = function (fn, delay, ...rest) {
-    const ms = Math.max(0, Number(delay) || 0);
-    const code = typeof fn !== 'function';
-    let id;
-    const cb = code ? fn : function () {
-      timers.set(id, [now() + ms, false]);  // before fn, which may clear it
-      lastRun = now();
-      return fn.apply(this, arguments);
-    };
-    id = native.si.call(window, cb, delay, ...rest);
-    timers.set(id, [now() + ms, code]);
-    return id;
-  };
+  wrap('setTimeout', schedule(false));
+  wrap('setInterval', schedule(true));
   // Timeout and interval ids share one pool: either function clears either kind.
-  window.clearTimeout = function (id) { timers.delete(id); return native.ct.call(window, id); };
-  window.clearInterval = function (id) { timers.delete(id); return native.ci.call(window, id); };
+  const clear = (target, self, args) => { timers.delete(args[0]); return Reflect.apply(target, self, args); };
+  wrap('clearTimeout', clear);
+  wrap('clearInterval', clear);
   // Frame callbacks too: a script animating something frame by frame may write a cookie when
   // it is done; a page that never stops asking for frames gets the whole --wait.
-  const frames = new Set();
-  window.requestAnimationFrame = function (fn) {
-    if (typeof fn !== 'function') return native.raf.call(window, fn);  // throws as it would
+  const callback = (pending) => (target, self, args) => {
+    const fn = args[0];
+    if (typeof fn !== 'function') return Reflect.apply(target, self, args);  // throws as it would
     let id;
-    id = native.raf.call(window, function () { frames.delete(id); lastRun = now(); return fn.apply(this, arguments); });
-    frames.add(id);
+    args[0] = ran(fn, () => pending.delete(id));
+    id = Reflect.apply(target, self, args);
+    pending.add(id);
     return id;
   };
-  window.cancelAnimationFrame = function (id) { frames.delete(id); return native.caf.call(window, id); };
-  if (native.ric) {
-    window.requestIdleCallback = function (fn, opts) {
-      if (typeof fn !== 'function') return native.ric.call(window, fn, opts);
-      let id;
-      id = native.ric.call(window, function () { idle.delete(id); lastRun = now(); return fn.apply(this, arguments); }, opts);
-      idle.add(id);
-      return id;
-    };
-    window.cancelIdleCallback = function (id) { idle.delete(id); return native.cic.call(window, id); };
-  }
+  const cancel = (pending) => (target, self, args) => { pending.delete(args[0]); return Reflect.apply(target, self, args); };
+  wrap('requestAnimationFrame', callback(frames));
+  wrap('cancelAnimationFrame', cancel(frames));
+  wrap('requestIdleCallback', callback(idle));
+  wrap('cancelIdleCallback', cancel(idle));
   // [things due within `horizon` ms (timers, frame and idle callbacks, finite CSS animations
   //  and transitions, whose end events may run scripts), ms since a callback last ran]
   Object.defineProperty(window, '__cmScanBusy', {enumerable: false, value: (horizon) => {

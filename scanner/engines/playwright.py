@@ -84,6 +84,14 @@ LAUNCH_ARGS = [
 ]
 
 
+def _may_finish(request: Request) -> bool:
+    """False for a request whose frame is gone (Chromium may never report its end)."""
+    try:
+        return not request.frame.is_detached()
+    except PlaywrightError:
+        return True  # a service worker's request has no frame
+
+
 class PlaywrightBrowser(Browser):
     """Chromium on a temporary profile that allows third-party cookies, driven from one thread.
 
@@ -284,6 +292,7 @@ class PlaywrightProfile(Profile):
         end: float | None = None
         while True:
             now = self.clock()
+            self.inflight = {r for r in self.inflight if _may_finish(r)}
             quiet = not self.inflight and now - self.last_activity >= QUIET_SECONDS
             if end is None and (quiet or now >= network_end):
                 end = min(now + self.config.settle_ms / 1000, start + budget)
@@ -291,9 +300,12 @@ class PlaywrightProfile(Profile):
                 if now >= end:
                     return
                 if quiet and not self.page.workers and not self.context.service_workers:
-                    due, since = await self._scheduled((end - now) * 1000)
-                    if not due and since >= QUIET_SECONDS * 1000:
-                        return
+                    with contextlib.suppress(TimeoutError):  # a frame too busy to answer
+                        due, since = await asyncio.wait_for(
+                            self._scheduled((end - now) * 1000), timeout=end - now
+                        )
+                        if not due and since >= QUIET_SECONDS * 1000:
+                            return
             await asyncio.sleep(POLL_SECONDS)
 
     def settle(self) -> None:
