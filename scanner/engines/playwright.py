@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 from playwright.async_api import Error as PlaywrightError
@@ -233,6 +233,15 @@ class PlaywrightProfile(Profile):
         self.last_activity = self.clock()
         self.records.append((record, self.clock()))
 
+    async def _bounded(self, work: Awaitable[T], fallback: T) -> T:
+        """The answer of `work`, or `fallback` when it fails or outlasts the page budget."""
+        # A script waits for its frame's document: on a page still navigating (a goto that
+        # timed out, a slow redirect) that is as long as the server takes, past any time limit.
+        try:
+            return await asyncio.wait_for(work, timeout=self.page_budget())
+        except (TimeoutError, PlaywrightError):
+            return fallback
+
     async def _drain_async(self, visit: PageVisit) -> None:
         # Everything queued since the last drain belongs to this visit; its page is the
         # document the visit ended on (after any redirect), as in the Selenium engine.
@@ -314,7 +323,7 @@ class PlaywrightProfile(Profile):
 
     async def _frame_storage(self) -> list[dict[str, Any]]:
         answers = await asyncio.gather(
-            *(frame.evaluate(STORAGE_JS) for frame in self.page.frames), return_exceptions=True
+            *(self._bounded(frame.evaluate(STORAGE_JS), None) for frame in self.page.frames)
         )
         return [a for a in answers if isinstance(a, dict)]
 
@@ -329,10 +338,14 @@ class PlaywrightProfile(Profile):
             )
             visit.status = response.status if response else None
             visit.final_url = self.page.url
-            with contextlib.suppress(PlaywrightError):
-                await self.page.evaluate(SCROLL_JS)
+            await self._bounded(self.page.evaluate(SCROLL_JS), None)
             await self._settle()
-            visit.links = await self.page.evaluate(LINKS_JS)
+            try:
+                visit.links = await asyncio.wait_for(
+                    self.page.evaluate(LINKS_JS), timeout=self.page_budget()
+                )
+            except TimeoutError:
+                visit.error = "the page did not answer a script in time"
             frames = await self._frame_storage()
             visit.frames = [f.url for f in self.page.frames[1:] if f.url and f.url != "about:blank"]
             visit.storage = self.storage_items(frames, visit.final_url)
@@ -349,14 +362,12 @@ class PlaywrightProfile(Profile):
 
     async def _banner(self, action: str) -> BannerInfo:
         info = BannerInfo()
-        with contextlib.suppress(PlaywrightError):
-            await self.page.evaluate(OWN_BANNER_READY_JS)
+        await self._bounded(self.page.evaluate(OWN_BANNER_READY_JS), None)
         for frame in self.page.frames:
-            try:
-                found = await frame.evaluate(FIND_JS, self.banner_args(self.config, action))
-            except PlaywrightError:
-                continue
-            if not found.get("found"):
+            found = await self._bounded(
+                frame.evaluate(FIND_JS, self.banner_args(self.config, action)), None
+            )
+            if not isinstance(found, dict) or not found.get("found"):
                 continue
             info = BannerInfo(
                 found=True,
@@ -372,7 +383,7 @@ class PlaywrightProfile(Profile):
                     info.clicked = None
             elif found.get("kind") == "consent-manager":
                 method = "acceptAll" if action == "accept" else "rejectAll"
-                await frame.evaluate(f"() => window.ConsentManager.{method}()")
+                await self._bounded(frame.evaluate(f"() => window.ConsentManager.{method}()"), None)
                 info.clicked = f"ConsentManager.{method}()"
             else:
                 info.error = f"no {action} button on the first layer"
@@ -391,14 +402,14 @@ class PlaywrightProfile(Profile):
         return self.owner.call(self._jar())
 
     async def _fetch_text(self, url: str) -> str | None:
-        try:
-            return await self.page.evaluate(
+        return await self._bounded(
+            self.page.evaluate(
                 "async (u) => { const r = await fetch(u, {credentials: 'omit'});"
                 " return r.ok ? (await r.text()).slice(0, 5000000) : null; }",
                 url,
-            )
-        except PlaywrightError:
-            return None
+            ),
+            None,
+        )
 
     def fetch_text(self, url: str) -> str | None:
         """Same-origin GET through the page, so resolver rules and TLS settings apply."""
@@ -409,7 +420,8 @@ class PlaywrightProfile(Profile):
         return self.owner.call(self._frame_storage())
 
     async def _page_html(self) -> str:
-        return await self.page.content()
+        # Errors and a page that never finishes navigating are reported by the caller.
+        return await asyncio.wait_for(self.page.content(), timeout=self.page_budget())
 
     def page_html(self) -> str:
         """The rendered DOM of the current page."""
