@@ -127,7 +127,8 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread")
     # One process per core with many threads: the consent POSTs of one process's threads
-    # share a commit (group commit), which needs threads; 2x16 gave its best ratio here.
+    # share a commit (group commit), which needs threads; 2x16 gave the most consents per second
+    # and the lowest p99 here (docs/benchmarks.md).
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--only", choices=["post", "config"], help="run one target only")
