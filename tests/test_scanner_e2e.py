@@ -317,6 +317,20 @@ def declaration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _fixture_config(url: str, engine: str, chromium: str, **settings: Any) -> ScanConfig:
+    """A scan of the fixture site: its hostnames mapped to loopback, its certificate trusted."""
+    return ScanConfig(
+        url=url,
+        engine=engine,
+        chromium=chromium,
+        chromedriver=CHROMEDRIVER,
+        resolve=dict(RESOLVE),
+        insecure=True,
+        allow_private=True,
+        **settings,
+    )
+
+
 def _engine_ready(engine: str) -> None:
     if engine == "selenium" and not Path(CHROMEDRIVER).exists():
         _missing(f"chromedriver not found at {CHROMEDRIVER}")
@@ -350,18 +364,10 @@ def scanned(
 ) -> Scan:
     engine = request.param
     _engine_ready(engine)
-    config = ScanConfig(
-        url=site.url("/"),
-        engine=engine,
-        chromium=chromium_path,
-        chromedriver=CHROMEDRIVER,
-        resolve=dict(RESOLVE),
-        insecure=True,
-        allow_private=True,
-        max_pages=10,
-        page_timeout=20,
-        total_timeout=120,
-    )  # the default --wait, 1.5 s: a delayed cookie 1 s after load must be seen
+    # The default --wait, 1.5 s: a delayed cookie 1 s after load must be seen.
+    config = _fixture_config(
+        site.url("/"), engine, chromium_path, max_pages=10, page_timeout=20, total_timeout=120
+    )
     before = _browser_pids()
     first_request = len(site.requests)
     started = time.monotonic()
@@ -603,17 +609,8 @@ def test_a_page_is_watched_until_the_work_it_scheduled_is_done(
     waited for."""
     _engine_ready(engine)
     before = _browser_pids()
-    config = ScanConfig(
-        url=site.url("/late"),
-        engine=engine,
-        chromium=chromium_path,
-        chromedriver=CHROMEDRIVER,
-        resolve=dict(RESOLVE),
-        insecure=True,
-        allow_private=True,
-        phases=(PRE,),
-        max_pages=2,
-        use_sitemap=False,
+    config = _fixture_config(
+        site.url("/late"), engine, chromium_path, phases=(PRE,), max_pages=2, use_sitemap=False
     )
     report = scan(config)
     cookies = {c["name"]: c for c in report["cookies"]}
