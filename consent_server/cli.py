@@ -292,7 +292,11 @@ def log_export(
 @click.option("--seals", type=click.Path(exists=True, dir_okay=False), help="Seals (JSONL).")
 @click.option("--jwks", type=click.Path(exists=True, dir_okay=False), help="Trusted keys.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--strict", is_flag=True, help="Also fail when some receipts are not sealed.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also fail when some receipts are not sealed or a bundle's manifest is not signed.",
+)
 def log_verify(path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool) -> None:
     """Verify an export offline; exit 1 when anything was modified, removed, inserted or reordered."""
     from consent_server.verify import verify_path
@@ -305,7 +309,8 @@ def log_verify(path: str, seals: str | None, jwks: str | None, as_json: bool, st
         click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(report.summary())
-    if not report.ok or (strict and report.unsealed):
+    unproven = report.unsealed or (report.bundle and not report.manifest_kid)
+    if not report.ok or (strict and unproven):
         sys.exit(1)
 
 

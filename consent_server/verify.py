@@ -24,7 +24,9 @@ from consent_server.ledger import LEAF_SIZE, canonical, merkle_root, sha256_hex,
 class Problem:
     """One thing wrong with the export."""
 
-    kind: str  # modified | removed | inserted | reordered | broken_seal | malformed
+    kind: (
+        str  # modified | removed | inserted | reordered | broken_seal | broken_manifest | malformed
+    )
     message: str
     line: int | None = None
     receipt_id: str | None = None
@@ -45,6 +47,11 @@ class VerifyReport:
     seals: int = 0
     unsealed: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    bundle: bool = False
+    # The kid of the key that signed a bundle's manifest; None when it is not signed (a JSONL
+    # export, a bundle of format 1) or its signature does not hold.
+    manifest_kid: str | None = None
+    exported_at: str | None = None  # from a bundle's manifest
 
     @property
     def ok(self) -> bool:
@@ -63,6 +70,8 @@ class VerifyReport:
             "purged": self.purged,
             "seals": self.seals,
             "unsealed": self.unsealed,
+            "manifest_signed_by": self.manifest_kid if self.bundle else None,
+            "exported_at": self.exported_at,
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -72,7 +81,15 @@ class VerifyReport:
             f"{self.receipts} receipts ({self.purged} purged) under {self.seals} seals; "
             f"{len(self.unsealed)} not yet sealed."
         ]
-        order = ("broken_seal", "modified", "removed", "inserted", "reordered", "malformed")
+        order = (
+            "broken_seal",
+            "broken_manifest",
+            "modified",
+            "removed",
+            "inserted",
+            "reordered",
+            "malformed",
+        )
         for kind in order:
             found = self.by_kind(kind)
             if found:
@@ -83,6 +100,16 @@ class VerifyReport:
                 "Not yet sealed (cannot be proven; seal the log and export again): "
                 + ", ".join(self.unsealed[:20])
                 + (" ..." if len(self.unsealed) > 20 else "")
+            )
+        if self.manifest_kid:
+            lines.append(
+                f"The manifest is signed (key {self.manifest_kid}, exported {self.exported_at}): "
+                "nothing was cut off the end."
+            )
+        elif self.bundle and not self.by_kind("broken_manifest"):
+            lines.append(
+                "The manifest is not signed: compare the last seal with the latest one the "
+                "server publishes to be sure nothing was cut off the end."
             )
         if not self.ok:
             lines.append("FAILED: the export was altered.")
@@ -110,29 +137,48 @@ class _Leaf:
         return _uuid(self.raw_id)
 
 
-def _read_seal_signature(
-    doc: dict[str, Any], keys: dict[str, Any]
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(what was signed, if a trusted key signed it; what is wrong, or None)."""
+def _trusted_keys(jwks: Any) -> dict[str, Any]:
+    """kid -> public key of every usable Ed25519 key of a JWKS document."""
+    keys = {}
+    for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        try:
+            keys[jwk["kid"]] = jwk_to_public_key(jwk)
+        except (KeyError, ValueError, TypeError):
+            continue
+    return keys
+
+
+def _read_signature(token: Any, keys: dict[str, Any]) -> tuple[Any, str | None, str | None]:
+    """(what was signed, the kid, what is wrong or None) of a compact JWS by a trusted key."""
     try:
-        header = jwt.get_unverified_header(doc["signature"])
-    except (jwt.PyJWTError, KeyError, TypeError) as exc:
-        return None, f"unreadable signature ({exc})"
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, TypeError) as exc:
+        return None, None, f"unreadable signature ({exc})"
     kid = header.get("kid")
     if kid not in keys:
-        return None, f"signed with key {kid!r}, which is not among the trusted public keys"
+        return None, kid, f"signed with key {kid!r}, which is not among the trusted public keys"
     try:
         signed = jwt.decode(
-            doc["signature"],
+            token,
             keys[kid],
             algorithms=["EdDSA"],
             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.PyJWTError as exc:
-        return None, f"signature does not verify with key {kid} ({exc})"
-    if canonical(signed) != canonical(doc.get("payload")):
+        return None, kid, f"signature does not verify with key {kid} ({exc})"
+    return signed, kid, None
+
+
+def _read_seal_signature(
+    doc: dict[str, Any], keys: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(what was signed, if a trusted key signed it; what is wrong, or None)."""
+    if "signature" not in doc:
+        return None, "unreadable signature (none)"
+    signed, _, error = _read_signature(doc["signature"], keys)
+    if error is None and canonical(signed) != canonical(doc.get("payload")):
         return signed, "seal content differs from what was signed"
-    return signed, None
+    return signed, error
 
 
 def _check_seals(
@@ -244,12 +290,7 @@ def verify_lines(
     for _ in range(len(seal_docs) - len(seals_ok)):
         report.problems.append(Problem("malformed", "a line of the seals file is not a seal"))
     seal_docs = seals_ok
-    keys = {}
-    for jwk in jwks.get("keys", []):
-        try:
-            keys[jwk["kid"]] = jwk_to_public_key(jwk)
-        except (KeyError, ValueError):
-            continue
+    keys = _trusted_keys(jwks)
     trusted = _check_seals(seal_docs, keys, report)
     by_hash: dict[bytes, _Leaf] = {}
     for leaves in trusted.values():
@@ -405,15 +446,48 @@ def _load_jsonl(data: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in data.splitlines() if line.strip()]
 
 
-def _check_manifest(manifest: Any, seal_docs: list[dict[str, Any]], report: VerifyReport) -> None:
-    """Compare a bundle with what its exporter wrote down, to catch whole seals cut off the end.
+def _check_manifest_signature(
+    manifest: dict[str, Any], token: bytes | None, jwks: Any, report: VerifyReport
+) -> None:
+    """Check manifest.jws: the server's signature over the manifest (bundle format 2 on)."""
+    if token is None:
+        fmt = str(manifest.get("format", ""))
+        if fmt.rpartition("/")[2] not in ("", "1"):
+            report.problems.append(
+                Problem("broken_manifest", "manifest.jws is missing: the manifest is not signed")
+            )
+        return
+    signed, kid, error = _read_signature(
+        token.decode("ascii", "replace").strip(), _trusted_keys(jwks)
+    )
+    if error is None and canonical(signed) != canonical(manifest):
+        error = "manifest.json differs from what the server signed"
+    if error is not None:
+        report.problems.append(Problem("broken_manifest", f"manifest: {error}"))
+    else:
+        report.manifest_kid = kid
 
-    The manifest is not signed, so this only catches a careless cut; the seal chain and the
-    signatures remain the proof.
-    """
+
+def _check_manifest(manifest: Any, seal_docs: list[dict[str, Any]], report: VerifyReport) -> None:
+    """Compare a bundle with what its exporter wrote down, to catch seals and receipts cut off
+    the end, which no seal can show; the manifest's signature is what makes this a proof."""
     if not isinstance(manifest, dict):
         report.problems.append(Problem("malformed", "manifest.json is not a JSON object"))
         return
+    exported_at = manifest.get("exported_at")
+    report.exported_at = exported_at if isinstance(exported_at, str) else None
+    sites = {
+        doc["payload"].get("site")
+        for doc in seal_docs
+        if isinstance(doc, dict) and isinstance(doc.get("payload"), dict)
+    }
+    if manifest.get("site") is not None and sites and manifest.get("site") not in sites:
+        report.problems.append(
+            Problem(
+                "broken_manifest",
+                f"the manifest is of site {manifest.get('site')!r}, the seals are not",
+            )
+        )
     present = {doc.get("sequence") for doc in seal_docs if isinstance(doc, dict)}
     named = {p.seal for p in report.problems if p.kind == "broken_seal" and p.receipt_id is None}
     first, last = manifest.get("first_seal"), manifest.get("last_seal")
@@ -480,8 +554,18 @@ def verify_path(
             )
             with zf.open("receipts.jsonl") as fh:
                 report = verify_lines(_iter_lines(fh), seal_docs, keys)
+            report.bundle = True
             if "manifest.json" in names:
-                _check_manifest(orjson.loads(zf.read("manifest.json")), seal_docs, report)
+                try:
+                    manifest = orjson.loads(zf.read("manifest.json"))
+                except orjson.JSONDecodeError:
+                    manifest = None
+                if isinstance(manifest, dict):
+                    token = zf.read("manifest.jws") if "manifest.jws" in names else None
+                    _check_manifest_signature(manifest, token, keys, report)
+                _check_manifest(manifest, seal_docs, report)
+            else:
+                report.problems.append(Problem("broken_manifest", "manifest.json is missing"))
             return report
     if seals is None:
         raise ValueError("a JSONL export needs --seals FILE (or use a bundle .zip)")

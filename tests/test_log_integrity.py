@@ -85,17 +85,22 @@ def dump_jsonl(docs: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(doc) + b"\n" for doc in docs)
 
 
-def rewrite_bundle(src: Path, dst: Path, **members: bytes) -> Path:
-    """A copy of a bundle with some members replaced (receipts=, seals=, jwks=, manifest=)."""
+def rewrite_bundle(src: Path, dst: Path, **members: bytes | None) -> Path:
+    """A copy of a bundle with some members replaced or, given None, left out (receipts=,
+    seals=, jwks=, manifest=, signature=)."""
     names = {
         "receipts": "receipts.jsonl",
         "seals": "seals.jsonl",
         "jwks": "jwks.json",
         "manifest": "manifest.json",
+        "signature": "manifest.jws",
     }
     content = bundle_members(src)
     for key, data in members.items():
-        content[names[key]] = data
+        if data is None:
+            del content[names[key]]
+        else:
+            content[names[key]] = data
     with zipfile.ZipFile(dst, "w") as zf:
         for name, data in content.items():
             zf.writestr(name, data)
@@ -250,6 +255,7 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
         "seals.jsonl",
         "jwks.json",
         "manifest.json",
+        "manifest.jws",
         "VERIFY.txt",
     }
     lines = jsonl(members["receipts.jsonl"])
@@ -259,11 +265,20 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
     manifest = orjson.loads(members["manifest.json"])
     assert manifest["counts"] == {"receipts": 5, "seals": 1}
     assert (manifest["site"], manifest["first_seal"], manifest["last_seal"]) == (SITE, 1, 1)
+    assert manifest["format"] == "consent-log-bundle/2"
+    # manifest.jws: the server's JWS over the manifest, with the kid of a published key.
+    token = members["manifest.jws"].decode()
+    kid = jwt.get_unverified_header(token)["kid"]
+    assert kid in {k["kid"] for k in orjson.loads(members["jwks.json"])["keys"]}
+    signed = jwt.decode(token, options={"verify_signature": False})
+    assert signed == manifest
     assert b"consent-server log verify audit.zip" in members["VERIFY.txt"]
 
     out = verify_cli(runner, bundle, code=0)
     assert "5 receipts (0 purged) under 1 seals; 0 not yet sealed." in out
+    assert f"The manifest is signed (key {kid}, exported {manifest['exported_at']})" in out
     assert "OK: the export is intact." in out
+    verify_cli(runner, bundle, "--strict", code=0)
     as_json = orjson.loads(verify_cli(runner, bundle, "--json", code=0))
     assert as_json == {
         "ok": True,
@@ -271,6 +286,8 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
         "purged": 0,
         "seals": 1,
         "unsealed": [],
+        "manifest_signed_by": kid,
+        "exported_at": manifest["exported_at"],
         "problems": [],
     }
 
@@ -371,7 +388,7 @@ class SealedLog:
                 return i
         raise LookupError(receipt_id)
 
-    def tampered(self, **members: bytes) -> Path:
+    def tampered(self, **members: bytes | None) -> Path:
         return rewrite_bundle(
             self.bundle, self.tmp / f"tampered-{uuid.uuid4().hex[:8]}.zip", **members
         )
@@ -501,13 +518,30 @@ def test_forged_line_claiming_no_seal_cannot_pass_as_proven(
     out = verify_cli(runner, path, code=1)
     assert forged_id in out and "1 not yet sealed" in out
 
-    # With the manifest rewritten to match, the strict check an auditor runs still fails.
+    # With the manifest rewritten to match, its signature no longer holds.
     manifest = orjson.loads(sealed_log.members["manifest.json"])
     manifest["counts"]["receipts"] = 13
     path = sealed_log.tampered(receipts=receipts, manifest=orjson.dumps(manifest))
     report = verify_path(path)
-    assert report.ok and report.unsealed == [forged_id]
-    verify_cli(runner, path, code=0)
+    assert [(p.kind, p.message) for p in report.problems] == [
+        ("broken_manifest", "manifest: manifest.json differs from what the server signed")
+    ]
+    assert "BROKEN MANIFEST: 1" in verify_cli(runner, path, code=1)
+
+    # Without its signature, a bundle of format 2 is caught as well.
+    path = sealed_log.tampered(receipts=receipts, manifest=orjson.dumps(manifest), signature=None)
+    report = verify_path(path)
+    assert [(p.kind, p.message) for p in report.problems] == [
+        ("broken_manifest", "manifest.jws is missing: the manifest is not signed")
+    ]
+
+    # Passed off as a bundle of format 1 (unsigned manifests), it is listed as unproven, the
+    # report says the manifest is not signed, and the strict check an auditor runs fails.
+    manifest["format"] = "consent-log-bundle/1"
+    path = sealed_log.tampered(receipts=receipts, manifest=orjson.dumps(manifest), signature=None)
+    report = verify_path(path)
+    assert report.ok and report.unsealed == [forged_id] and report.manifest_kid is None
+    assert "The manifest is not signed" in verify_cli(runner, path, code=0)
     assert forged_id in verify_cli(runner, path, "--strict", code=1)
 
 
@@ -627,16 +661,51 @@ def test_dropped_last_seal_with_its_receipts_is_caught_by_the_manifest(
     assert "seal 3 is missing" in out
 
 
+def test_unsealed_receipts_cut_off_the_end_are_caught_by_the_signed_manifest(
+    client: FlaskClient, sealed_log: SealedLog, runner: FlaskCliRunner
+):
+    """No seal covers the newest receipts yet; the signed count shows that some are missing."""
+    newest = post_receipts(client, 2)
+    bundle = export_bundle(runner, sealed_log.tmp / "with-unsealed.zip", "--no-seal")
+    report = verify_path(bundle)
+    assert report.ok and report.unsealed == newest and report.manifest_kid
+    receipts = bundle_members(bundle)["receipts.jsonl"].splitlines(keepends=True)
+
+    cut = rewrite_bundle(bundle, sealed_log.tmp / "cut.zip", receipts=b"".join(receipts[:-1]))
+    report = verify_path(cut)
+    assert [(p.kind, p.message) for p in report.problems] == [
+        ("removed", "receipts.jsonl has 13 receipts, the manifest lists 14")
+    ]
+    assert report.manifest_kid  # the count comes from a manifest the server signed
+    assert "REMOVED: 1" in verify_cli(runner, cut, code=1)
+
+
+def test_signed_manifest_of_another_export_is_named(
+    app: Flask, sealed_log: SealedLog, runner: FlaskCliRunner
+):
+    """A manifest and its signature from another site's bundle do not pass for this one."""
+    other = other_site(app, sealed_log.tmp)
+    theirs = sealed_log.tmp / "theirs.zip"
+    cli(runner, "log", "export", "--site", other, "--bundle", str(theirs))
+    members = bundle_members(theirs)
+    path = sealed_log.tampered(manifest=members["manifest.json"], signature=members["manifest.jws"])
+    report = verify_path(path)
+    assert ("broken_manifest", "the manifest is of site 'other-shop', the seals are not") in [
+        (p.kind, p.message) for p in report.problems
+    ]
+    verify_cli(runner, path, code=1)
+
+
 def test_replaced_jwks_breaks_every_seal(sealed_log: SealedLog, runner: FlaskCliRunner):
     other = public_jwk(Ed25519PrivateKey.generate().public_key())
     path = sealed_log.tampered(jwks=orjson.dumps({"keys": [other]}))
 
     report = verify_path(path)
-    assert kinds(report) == {"broken_seal"}
+    assert kinds(report) == {"broken_seal", "broken_manifest"}
     assert [p.seal for p in report.by_kind("broken_seal")] == [1, 2, 3]
     assert all("not among the trusted public keys" in p.message for p in report.problems)
     out = verify_cli(runner, path, code=1)
-    assert "BROKEN SEAL: 3" in out
+    assert "BROKEN SEAL: 3" in out and "BROKEN MANIFEST: 1" in out
 
 
 def reseal(
@@ -693,17 +762,28 @@ def test_pinned_jwks_catches_a_bundle_resigned_with_another_key(
     seals = reseal(
         jsonl(sealed_log.members["seals.jsonl"]), lines, SigningKey(forged_jwk["kid"], forger)
     )
-    path = sealed_log.tampered(
-        receipts=b"".join(lines), seals=dump_jsonl(seals), jwks=orjson.dumps({"keys": [forged_jwk]})
-    )
+    forged = {"receipts": b"".join(lines), "seals": dump_jsonl(seals)}
+    forged["jwks"] = orjson.dumps({"keys": [forged_jwk]})
 
-    # Self-consistent: without a pinned key nothing in the bundle can reveal the forgery ...
+    # The server's signature of the manifest does not verify with the forger's key ...
+    report = verify_path(sealed_log.tampered(**forged))
+    assert [p.kind for p in report.problems] == ["broken_manifest"]
+
+    # ... so the forger signs it too. Self-consistent: without a pinned key nothing in the
+    # bundle can reveal the forgery ...
+    manifest = orjson.loads(sealed_log.members["manifest.json"])
+    forged["signature"] = (
+        SigningKey(forged_jwk["kid"], forger)
+        .sign_bytes(canonical(manifest), "consent-log-manifest+jwt")
+        .encode()
+    )
+    path = sealed_log.tampered(**forged)
     assert verify_path(path).ok
     # ... but the key the auditor fetched from the server can.
     pinned = sealed_log.tmp / "server-jwks.json"
     pinned.write_bytes(client.get(JWKS).data)
     report = verify_path(path, jwks=pinned)
-    assert kinds(report) == {"broken_seal"}
+    assert kinds(report) == {"broken_seal", "broken_manifest"}
     assert [p.seal for p in report.by_kind("broken_seal")] == [1, 2, 3]
     expected = (
         "signature does not verify" if impersonate_kid else "not among the trusted public keys"
@@ -1058,7 +1138,10 @@ def test_seal_of_another_site_spliced_in_is_named(
         manifest=orjson.dumps({"counts": {"receipts": 9}}),
     )
     report = verify_path(path)
-    assert [(p.kind, p.seal) for p in report.problems] == [("broken_seal", 3)]
+    assert [(p.kind, p.seal) for p in report.problems] == [
+        ("broken_seal", 3),
+        ("broken_manifest", None),  # the manifest was rewritten too
+    ]
     assert "belongs to site 'other-shop', not 'demo-shop'" in report.problems[0].message
     assert "does not chain to seal 2" in report.problems[0].message
 

@@ -41,7 +41,9 @@ pytestmark = pytest.mark.browser
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 CELERY = str(Path(sys.executable).with_name("celery"))
-SCAN_OPTIONS = {"SCAN_SETTLE_MS": 300, "SCAN_PAGE_TIMEOUT": 20, "SCAN_TOTAL_TIMEOUT": 120}
+# The default wait (1.5 s): the fixture's banner script writes _fbp 1 s after load, and a
+# shorter wait would see it only when the page happens to settle late.
+SCAN_OPTIONS = {"SCAN_SETTLE_MS": 1500, "SCAN_PAGE_TIMEOUT": 20, "SCAN_TOTAL_TIMEOUT": 120}
 
 
 def _declare(app: Flask, site: ScannerSite, key: str, webhook: str, **scan: Any) -> None:

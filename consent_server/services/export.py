@@ -18,6 +18,7 @@ from sqlalchemy.orm import defer
 
 from consent_server.extensions import db
 from consent_server.keys import KeyStore
+from consent_server.ledger import canonical
 from consent_server.models import ConsentReceipt, Seal, Site
 from consent_server.services.seals import seal_document
 
@@ -40,7 +41,9 @@ CSV_COLUMNS = (
     "seal",
     "leaf",
 )
-BUNDLE_FORMAT = "consent-log-bundle/1"
+BUNDLE_FORMAT = "consent-log-bundle/2"
+# A bundle's manifest is signed (manifest.jws) since format 2.
+MANIFEST_TYP = "consent-log-manifest+jwt"
 
 VERIFY_TEXT = """How to verify this consent-log export
 =====================================
@@ -50,6 +53,8 @@ This bundle holds:
   seals.jsonl     the signed seals covering those receipts, with their leaf lists
   jwks.json       the public keys of the server that signed the seals ({server_hint})
   manifest.json   what was exported, when, and how many lines each file has
+  manifest.jws    the manifest signed by the server (JWS, EdDSA), so that nothing can be
+                  cut off the end of the export unnoticed
 
 Each record's hash is the SHA-256 of its canonical JSON (keys sorted, no whitespace,
 UTF-8). Each seal is an Ed25519-signed (JWS, EdDSA) Merkle root in the manner of RFC 6962
@@ -252,6 +257,9 @@ def write_bundle(scope: ExportScope, path: str | Path, server_hint: str = "") ->
             "counts": counts,
         }
         zf.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        # Seals prove what they cover, not where the export ends: the signed counts and seal
+        # range show that no seal and no unsealed receipt was cut off its end.
+        zf.writestr("manifest.jws", store.current().sign_bytes(canonical(manifest), MANIFEST_TYP))
         hint = server_hint or "its /.well-known/jwks.json"
         zf.writestr("VERIFY.txt", VERIFY_TEXT.format(name=path.name, server_hint=hint))
     return manifest
