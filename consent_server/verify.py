@@ -24,9 +24,8 @@ from consent_server.ledger import LEAF_SIZE, canonical, merkle_root, sha256_hex,
 class Problem:
     """One thing wrong with the export."""
 
-    kind: (
-        str  # modified | removed | inserted | reordered | broken_seal | broken_manifest | malformed
-    )
+    # modified | removed | inserted | reordered | broken_seal | broken_manifest | malformed
+    kind: str
     message: str
     line: int | None = None
     receipt_id: str | None = None
@@ -104,7 +103,7 @@ class VerifyReport:
         if self.manifest_kid:
             lines.append(
                 f"The manifest is signed (key {self.manifest_kid}, exported {self.exported_at}): "
-                "nothing was cut off the end."
+                "the export was checked against its seal range and counts."
             )
         elif self.bundle and not self.by_kind("broken_manifest"):
             lines.append(

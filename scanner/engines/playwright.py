@@ -383,8 +383,16 @@ class PlaywrightProfile(Profile):
                     info.clicked = None
             elif found.get("kind") == "consent-manager":
                 method = "acceptAll" if action == "accept" else "rejectAll"
-                await self._bounded(frame.evaluate(f"() => window.ConsentManager.{method}()"), None)
-                info.clicked = f"ConsentManager.{method}()"
+                done = await self._bounded(
+                    frame.evaluate(
+                        f"async () => {{ await window.ConsentManager.{method}(); return true; }}"
+                    ),
+                    False,
+                )
+                if done:
+                    info.clicked = f"ConsentManager.{method}()"
+                else:
+                    info.error = f"ConsentManager.{method}() failed or did not finish in time"
             else:
                 info.error = f"no {action} button on the first layer"
             break

@@ -308,8 +308,11 @@ class SeleniumProfile(Profile):
                     info.clicked = None
             elif found.get("kind") == "consent-manager":
                 method = "acceptAll" if action == "accept" else "rejectAll"
-                self.driver.execute_script(f"window.ConsentManager.{method}()")
-                info.clicked = f"ConsentManager.{method}()"
+                try:
+                    self.driver.execute_script(f"window.ConsentManager.{method}()")
+                    info.clicked = f"ConsentManager.{method}()"
+                except WebDriverException as exc:
+                    info.error = f"ConsentManager.{method}() failed: {_error(exc)}"
             else:
                 info.error = f"no {action} button on the first layer"
             result.append(info)
