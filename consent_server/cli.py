@@ -297,12 +297,19 @@ def log_export(
     is_flag=True,
     help="Also fail when some receipts are not sealed or a bundle's manifest is not signed.",
 )
-def log_verify(path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: one per core for an export over 16 MB; 1: none).",
+)
+def log_verify(
+    path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool, jobs: int | None
+) -> None:
     """Verify an export offline; exit 1 when anything was modified, removed, inserted or reordered."""
     from consent_server.verify import verify_path
 
     try:
-        report = verify_path(path, seals=seals, jwks=jwks)
+        report = verify_path(path, seals=seals, jwks=jwks, jobs=jobs)
     except (ValueError, KeyError, OSError) as exc:
         _fail(f"Cannot verify {path}: {exc}")
     if as_json:

@@ -14,6 +14,7 @@ LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 # One leaf in a seal's leaf list: the receipt's UUID (16 bytes) and its record hash (32 bytes).
 LEAF_SIZE = 48
+HASH_SIZE = 32  # a SHA-256 digest
 SEAL_TYPE = "consent-log-seal"
 SEAL_VERSION = 1
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import bisect
+import collections
+import contextlib
 import functools
 import gc
 import hashlib
-import itertools
+import multiprocessing
+import os
+import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -17,7 +25,7 @@ import jwt
 import orjson
 
 from consent_server.keys import jwk_to_public_key
-from consent_server.ledger import LEAF_SIZE, canonical, merkle_root, sha256_hex, unb64
+from consent_server.ledger import HASH_SIZE, LEAF_SIZE, canonical, merkle_root, sha256_hex, unb64
 
 
 @dataclass
@@ -123,17 +131,47 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-@dataclass(slots=True)
-class _Leaf:
-    seal: int
-    index: int
-    raw_id: bytes  # the receipt's UUID as 16 bytes; its text is only made when a report needs it
-    digest: bytes
-    matched: bool = False
+class _Leaves:
+    """The leaves of the seals that hold, numbered across them in (seal, index) order.
 
-    @property
-    def receipt_id(self) -> str:
-        return _uuid(self.raw_id)
+    A leaf is known by its number (ordinal) alone: a million leaf objects cost more than
+    checking the receipts they stand for.
+    """
+
+    def __init__(self, trusted: dict[int, tuple[bytes, list[bytes] | None]]) -> None:
+        self.seals: list[int] = []
+        self.bases: list[int] = []
+        self.blobs: list[bytes] = []
+        self.lookup: dict[bytes, int] = {}  # record hash -> ordinal
+        self.count = 0
+        for seq in sorted(trusted):
+            blob, digests = trusted[seq]
+            if digests is None:
+                digests = [blob[i + 16 : i + LEAF_SIZE] for i in range(0, len(blob), LEAF_SIZE)]
+            self.seals.append(seq)
+            self.bases.append(self.count)
+            self.blobs.append(blob)
+            self.lookup.update(
+                zip(digests, range(self.count, self.count + len(digests)), strict=True)
+            )
+            self.count += len(digests)
+
+    def locate(self, ordinal: int) -> tuple[int, int, str]:
+        """(seal, index in the seal, receipt id) of a leaf."""
+        k = bisect.bisect_right(self.bases, ordinal) - 1
+        index = ordinal - self.bases[k]
+        start = index * LEAF_SIZE
+        return self.seals[k], index, _uuid(self.blobs[k][start : start + 16])
+
+    def indexes(self) -> tuple[dict[str, int], dict[tuple[int, int], int]]:
+        """Every leaf by receipt id and by (seal, index)."""
+        by_id: dict[str, int] = {}
+        by_pos: dict[tuple[int, int], int] = {}
+        for seq, base, blob in zip(self.seals, self.bases, self.blobs, strict=True):
+            for index, start in enumerate(range(0, len(blob), LEAF_SIZE)):
+                by_id[_uuid(blob[start : start + 16])] = base + index
+                by_pos[(seq, index)] = base + index
+        return by_id, by_pos
 
 
 def _trusted_keys(jwks: Any) -> dict[str, Any]:
@@ -182,9 +220,9 @@ def _read_seal_signature(
 
 def _check_seals(
     seal_docs: list[dict[str, Any]], keys: dict[str, Any], report: VerifyReport
-) -> dict[int, list[_Leaf]]:
-    """Check signatures, roots and the chain; return the leaves of the seals that hold."""
-    trusted: dict[int, list[_Leaf]] = {}
+) -> dict[int, tuple[bytes, list[bytes]]]:
+    """Check signatures, roots and the chain; the leaf lists and record hashes of those that hold."""
+    trusted: dict[int, tuple[bytes, list[bytes]]] = {}
     previous: dict[str, Any] | None = None
     previous_hash: str | None = None
     site: Any = None
@@ -217,13 +255,10 @@ def _check_seals(
         if len(blob) % LEAF_SIZE:
             broken.append("leaf list is damaged")
             blob = b""
-        leaves = [
-            _Leaf(seq, n, blob[i : i + 16], blob[i + 16 : i + LEAF_SIZE])
-            for n, i in enumerate(range(0, len(blob), LEAF_SIZE))
-        ]
-        if len(leaves) != payload.get("tree_size"):
-            broken.append(f"has {len(leaves)} leaves, signed tree size {payload.get('tree_size')}")
-        elif merkle_root(leaf.digest for leaf in leaves).hex() != payload.get("root"):
+        digests = [blob[i + 16 : i + LEAF_SIZE] for i in range(0, len(blob), LEAF_SIZE)]
+        if len(digests) != payload.get("tree_size"):
+            broken.append(f"has {len(digests)} leaves, signed tree size {payload.get('tree_size')}")
+        elif merkle_root(digests).hex() != payload.get("root"):
             broken.append("leaf list does not give the signed Merkle root")
         if previous is not None and not duplicate:
             if previous["sequence"] + 1 != seq:
@@ -239,7 +274,7 @@ def _check_seals(
                 Problem("broken_seal", f"seal {seq}: " + "; ".join(broken), seal=seq)
             )
         else:
-            trusted[seq] = leaves
+            trusted[seq] = (blob, digests)
         if duplicate:
             continue  # the chain goes on from the first seal of that number
         previous = doc
@@ -255,11 +290,11 @@ def _uuid(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _longest_increasing(keys: list[tuple[int, int]]) -> set[int]:
-    """Positions of one longest strictly increasing subsequence (patience sorting)."""
-    if all(a < b for a, b in itertools.pairwise(keys)):
+def _longest_increasing(keys: Sequence[int]) -> set[int]:
+    """Positions of one longest increasing subsequence of distinct keys (patience sorting)."""
+    if list(keys) == sorted(keys):
         return set(range(len(keys)))  # already in order, as in every intact export
-    tails: list[tuple[int, int]] = []
+    tails: list[int] = []
     tail_pos: list[int] = []
     parent = [-1] * len(keys)
     for i, key in enumerate(keys):
@@ -279,69 +314,278 @@ def _longest_increasing(keys: list[tuple[int, int]]) -> set[int]:
     return keep
 
 
-def verify_lines(
-    lines: Iterable[bytes], seal_docs: list[dict[str, Any]], jwks: dict[str, Any]
+# What each line of a block is, one byte per line in the block's result.
+_HASHED = 0  # its record hash is the next 32 bytes of the block's hashes
+_BLANK = 1
+_MALFORMED = 2
+_ODD_HASH = 3  # a purged receipt whose stated hash is no SHA-256 digest: it matches no leaf
+_PARSE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError)
+# Below this size an export is checked in this process: starting workers would cost more.
+PARALLEL_MIN_BYTES = 16 << 20
+BLOCK_SIZE = 1 << 20
+# A few blocks ahead per worker keep it busy; more would only hold memory.
+BLOCKS_AHEAD = 3
+
+_Details = tuple[str | None, bytes, Any, Any, Any]  # receipt id, hash, seal, leaf, stated hash
+# kinds (a byte per line), hashes (32 bytes per hashed line), details by line index, purged
+_BlockResult = tuple[bytes, bytes, dict[int, _Details], int]
+_SealsResult = tuple[dict[int, tuple[bytes, list[bytes] | None]], list[Problem], int]
+
+
+def _parse_receipt(raw: bytes) -> tuple[str | None, bytes, Any, dict[str, Any], bool]:
+    """(receipt id, record hash, stated hash, the line's object, purged) of a line; raises if no receipt."""
+    doc = orjson.loads(raw)
+    record = doc["record"]
+    stated = doc.get("record_hash")
+    if record is None:
+        receipt_id = doc.get("receipt_id")
+        digest = bytes.fromhex(stated)
+    else:
+        receipt_id = record.get("receipt_id")
+        digest = hashlib.sha256(canonical(record)).digest()
+    return (
+        (receipt_id if isinstance(receipt_id, str) else None),
+        digest,
+        stated,
+        doc,
+        record is None,
+    )
+
+
+def _hash_block(block: bytes) -> _BlockResult:
+    """Parse and hash the receipts of a block of whole lines (no seal needed: runs anywhere).
+
+    The details of a line are only kept where the line itself says it is not sealed, so that
+    an export's unsealed tail needs no second reading; a line that matches no leaf although it
+    names a seal is read again later (it was altered).
+    """
+    kinds = bytearray()
+    hashes = bytearray()
+    details: dict[int, _Details] = {}
+    purged = 0
+    for index, raw in enumerate(block.split(b"\n")):
+        if not raw or raw.isspace():  # as `not raw.strip()`, without copying every line
+            kinds.append(_BLANK)
+            continue
+        try:
+            receipt_id, digest, stated, doc, was_purged = _parse_receipt(raw)
+        except _PARSE_ERRORS:
+            kinds.append(_MALFORMED)
+            continue
+        purged += was_purged
+        seal = doc.get("seal")
+        if len(digest) != HASH_SIZE:
+            kinds.append(_ODD_HASH)
+            details[index] = (receipt_id, digest, seal, doc.get("leaf"), stated)
+            continue
+        kinds.append(_HASHED)
+        hashes += digest
+        if seal is None:
+            details[index] = (receipt_id, digest, seal, doc.get("leaf"), stated)
+    return bytes(kinds), bytes(hashes), details, purged
+
+
+def _check_seals_apart(seal_docs: list[dict[str, Any]], jwks: dict[str, Any]) -> _SealsResult:
+    """_check_seals as a job of its own: (leaf lists of the seals that hold, problems, seals)."""
+    report = VerifyReport()
+    trusted = _check_seals(seal_docs, _trusted_keys(jwks), report)
+    # The record hashes are cheaper to cut from the leaf list again than to send back.
+    return {seq: (blob, None) for seq, (blob, _) in trusted.items()}, report.problems, report.seals
+
+
+def _blocks(fh: IO[bytes], block_size: int) -> Iterator[bytes]:
+    """A stream in blocks of whole lines, each without its last b"\\n".
+
+    Splitting megabyte blocks is several times faster than reading line by line (for a zip
+    member, zipfile's readline runs in Python for every line). Split at b"\\n", the blocks give
+    exactly the lines that iterating the stream gives, without their line ends.
+    """
+    rest = b""
+    while piece := fh.read(block_size):
+        if rest:
+            piece = rest + piece
+        cut = piece.rfind(b"\n")
+        if cut < 0:  # one line longer than a block
+            rest = piece
+            continue
+        yield piece[:cut]
+        rest = piece[cut + 1 :]
+    if rest:
+        yield rest
+
+
+def choose_jobs(jobs: int | None, size: int) -> int:
+    """Worker processes for an export of `size` bytes: `jobs`, or one per core when None."""
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+    return max(jobs, 1)
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """Worker processes: forked where that is safe (no other thread here), started afresh elsewhere."""
+    fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context("fork" if fork else "spawn")
+    )
+
+
+class _Tally:
+    """What the lines of an export add up to, block after block, once the leaves are known."""
+
+    def __init__(self, report: VerifyReport, leaves: _Leaves) -> None:
+        self.report = report
+        self.leaves = leaves
+        self.matched = bytearray(leaves.count)
+        # The lines that matched a leaf and the leaf each matched, in line order.
+        self.claimed_lines = array("q")
+        self.claimed_leaves = array("q")
+        self.pending: list[tuple[int, *_Details]] = []  # lines that match no leaf as they are
+        self.again: set[int] = set()  # such lines whose details were not kept: read them again
+        self.lines = 0
+
+    def add(self, result: _BlockResult) -> None:
+        """Match the lines of one block with their leaves."""
+        kinds, hashes, details, purged = result
+        report, lookup, matched = self.report, self.leaves.lookup, self.matched
+        report.purged += purged
+        report.receipts += len(kinds) - kinds.count(_BLANK)
+        first = self.lines + 1
+        size = len(kinds)
+        if size and kinds.count(_HASHED) == size:
+            # Nearly every block of an intact export: its lines are the next leaves, in order.
+            found = list(
+                map(
+                    lookup.get,
+                    [hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)],
+                )
+            )
+            start = found[0]
+            if (
+                start is not None
+                and found == list(range(start, start + size))
+                and matched.find(1, start, start + size) < 0
+            ):
+                matched[start : start + size] = b"\x01" * size
+                self.claimed_lines.extend(range(first, first + size))
+                self.claimed_leaves.extend(found)
+                self.lines += size
+                return
+        at = 0
+        for index, kind in enumerate(kinds):
+            if kind == _HASHED:
+                ordinal = lookup.get(hashes[at : at + HASH_SIZE])
+                at += HASH_SIZE
+                if ordinal is not None and not matched[ordinal]:
+                    matched[ordinal] = 1
+                    self.claimed_lines.append(first + index)
+                    self.claimed_leaves.append(ordinal)
+                elif index in details:
+                    self.pending.append((first + index, *details[index]))
+                else:
+                    self.again.add(first + index)
+            elif kind == _MALFORMED:
+                number = first + index
+                report.problems.append(
+                    Problem("malformed", f"line {number}: not a receipt", line=number)
+                )
+            elif kind == _ODD_HASH:
+                self.pending.append((first + index, *details[index]))
+        self.lines += len(kinds)
+
+
+def verify_stream(
+    open_stream: Callable[[], AbstractContextManager[IO[bytes]]],
+    seal_docs: list[dict[str, Any]],
+    jwks: dict[str, Any],
+    *,
+    jobs: int = 1,
+    block_size: int = BLOCK_SIZE,
 ) -> VerifyReport:
-    """Verify receipts (JSONL lines) against seals and public keys."""
+    """Verify receipts (JSONL, from a stream `open_stream` opens) against seals and public keys.
+
+    With `jobs` above 1, worker processes check the seals and hash the receipts while this
+    process reads the stream. The stream is read a second time only when some line that
+    names a seal matches no leaf as it is (an altered export).
+    """
     report = VerifyReport()
     # A seal line that is no seal at all is reported, not allowed to stop the audit.
     seals_ok = [d for d in seal_docs if isinstance(d, dict) and isinstance(d.get("sequence"), int)]
     for _ in range(len(seal_docs) - len(seals_ok)):
         report.problems.append(Problem("malformed", "a line of the seals file is not a seal"))
     seal_docs = seals_ok
-    keys = _trusted_keys(jwks)
-    trusted = _check_seals(seal_docs, keys, report)
-    by_hash: dict[bytes, _Leaf] = {}
-    for leaves in trusted.values():
-        for leaf in leaves:
-            by_hash[leaf.digest] = leaf
-    known_seals = {doc.get("sequence") for doc in seal_docs}
-    sha256 = hashlib.sha256
-    loads = orjson.loads
-    pending: list[tuple[int, str | None, bytes, Any, Any, str | None]] = []
-    matched: list[tuple[int, str | None, _Leaf]] = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw or raw.isspace():  # as `not raw.strip()`, without copying every line
-            continue
-        report.receipts += 1
-        try:
-            doc = loads(raw)
-            record = doc["record"]
-            stated = doc.get("record_hash")
-            if record is None:
-                report.purged += 1
-                receipt_id = doc.get("receipt_id")
-                digest = bytes.fromhex(stated)
-            else:
-                receipt_id = record.get("receipt_id")
-                digest = sha256(canonical(record)).digest()
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            report.problems.append(
-                Problem("malformed", f"line {number}: not a receipt", line=number)
-            )
-            continue
-        leaf = by_hash.get(digest)
-        if leaf is not None and not leaf.matched:
-            leaf.matched = True
-            matched.append((number, receipt_id, leaf))
+    tally: _Tally | None = None
+
+    def start_tally(seals: _SealsResult) -> _Tally:
+        trusted, problems, report.seals = seals
+        report.problems.extend(problems)
+        return _Tally(report, _Leaves(trusted))
+
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            pool = stack.enter_context(_pool(jobs))
+            seals_job = pool.submit(_check_seals_apart, seal_docs, jwks)
         else:
-            pending.append((number, receipt_id, digest, doc.get("seal"), doc.get("leaf"), stated))
-    # Second pass, once every intact receipt has claimed its leaf: what is left was altered.
-    # Its indexes are only built when some line needs them (never for an intact export).
-    by_id: dict[str, _Leaf] = {}
-    by_pos: dict[tuple[int, int], _Leaf] = {}
-    if pending:
-        for leaves in trusted.values():
-            for leaf in leaves:
-                by_id[leaf.receipt_id] = leaf
-                by_pos[(leaf.seal, leaf.index)] = leaf
-    for number, receipt_id, digest, seal, leaf_no, stated in pending:
-        leaf = by_id.get(receipt_id) if receipt_id else None
-        if leaf is None or leaf.matched:
-            leaf = by_pos.get((seal, leaf_no)) if isinstance(seal, int) else None
-        if leaf is not None and not leaf.matched:
-            leaf.matched = True
-            matched.append((number, receipt_id, leaf))
+            tally = start_tally(_check_seals_apart(seal_docs, jwks))
+        fh = stack.enter_context(open_stream())
+        if tally is not None:
+            for block in _blocks(fh, block_size):
+                tally.add(_hash_block(block))
+        else:
+            in_flight: collections.deque[Future[_BlockResult]] = collections.deque()
+            done: collections.deque[_BlockResult] = collections.deque()
+            for block in _blocks(fh, block_size):
+                in_flight.append(pool.submit(_hash_block, block))
+                if len(in_flight) >= BLOCKS_AHEAD * jobs:
+                    done.append(in_flight.popleft().result())
+                if tally is None and seals_job.done():
+                    tally = start_tally(seals_job.result())
+                while tally is not None and done:
+                    tally.add(done.popleft())
+            done.extend(future.result() for future in in_flight)
+            tally = tally or start_tally(seals_job.result())
+            while done:
+                tally.add(done.popleft())
+    _read_again(open_stream, tally, block_size)
+    return _judge(report, tally, {doc.get("sequence") for doc in seal_docs})
+
+
+def _read_again(
+    open_stream: Callable[[], AbstractContextManager[IO[bytes]]], tally: _Tally, block_size: int
+) -> None:
+    """The details of the lines that were not kept the first time (altered lines only)."""
+    if not tally.again:
+        return
+    with open_stream() as fh:
+        number = 0
+        for block in _blocks(fh, block_size):
+            for raw in block.split(b"\n"):
+                number += 1
+                if number in tally.again:
+                    receipt_id, digest, stated, doc, _ = _parse_receipt(raw)
+                    tally.pending.append(
+                        (number, receipt_id, digest, doc.get("seal"), doc.get("leaf"), stated)
+                    )
+    tally.pending.sort(key=lambda p: p[0])
+
+
+def _judge(report: VerifyReport, tally: _Tally, known_seals: set[Any]) -> VerifyReport:
+    """Name what is wrong: lines that match no leaf, leaves no line matched, lines out of order."""
+    leaves, matched = tally.leaves, tally.matched
+    late: list[tuple[int, int]] = []  # (line, leaf) of the modified lines
+    # Once every intact receipt has claimed its leaf, what is left was altered. The indexes
+    # are only built when some line needs them (never for an intact export).
+    by_id, by_pos = leaves.indexes() if tally.pending else ({}, {})
+    for number, receipt_id, digest, seal, leaf_no, stated in tally.pending:
+        ordinal = by_id.get(receipt_id) if receipt_id else None
+        if ordinal is None or matched[ordinal]:
+            position = (
+                (seal, leaf_no) if isinstance(seal, int) and isinstance(leaf_no, int) else None
+            )
+            ordinal = by_pos.get(position) if position else None
+        if ordinal is not None and not matched[ordinal]:
+            matched[ordinal] = 1
+            late.append((number, ordinal))
+            leaf_seal, leaf_index, leaf_id = leaves.locate(ordinal)
             how = (
                 "its stored hash was changed too"
                 if stated == digest.hex()
@@ -350,12 +594,12 @@ def verify_lines(
             report.problems.append(
                 Problem(
                     "modified",
-                    f"line {number}: receipt {leaf.receipt_id} (seal {leaf.seal}, leaf "
-                    f"{leaf.index}) was modified: {how}",
+                    f"line {number}: receipt {leaf_id} (seal {leaf_seal}, leaf {leaf_index}) "
+                    f"was modified: {how}",
                     line=number,
-                    receipt_id=leaf.receipt_id,
-                    seal=leaf.seal,
-                    leaf=leaf.index,
+                    receipt_id=leaf_id,
+                    seal=leaf_seal,
+                    leaf=leaf_index,
                 )
             )
         elif receipt_id and receipt_id in by_id:
@@ -382,7 +626,7 @@ def verify_lines(
                     seal=seal,
                 )
             )
-        elif isinstance(seal, int) and seal not in trusted:
+        elif isinstance(seal, int) and seal not in leaves.seals:
             pass  # Its seal is already reported broken; the receipt cannot be judged.
         else:
             report.problems.append(
@@ -393,52 +637,42 @@ def verify_lines(
                     receipt_id=receipt_id,
                 )
             )
-    for leaves in trusted.values():
-        for leaf in leaves:
-            if not leaf.matched:
-                report.problems.append(
-                    Problem(
-                        "removed",
-                        f"receipt {leaf.receipt_id} (seal {leaf.seal}, leaf {leaf.index}) "
-                        "was removed",
-                        receipt_id=leaf.receipt_id,
-                        seal=leaf.seal,
-                        leaf=leaf.index,
-                    )
-                )
-    matched.sort(key=lambda m: m[0])
-    positions = [(m[2].seal, m[2].index) for m in matched]
-    in_order = _longest_increasing(positions)
-    for i, (number, _rid, leaf) in enumerate(matched if len(in_order) < len(matched) else ()):
+    ordinal = matched.find(0)
+    while ordinal >= 0:
+        leaf_seal, leaf_index, leaf_id = leaves.locate(ordinal)
+        report.problems.append(
+            Problem(
+                "removed",
+                f"receipt {leaf_id} (seal {leaf_seal}, leaf {leaf_index}) was removed",
+                receipt_id=leaf_id,
+                seal=leaf_seal,
+                leaf=leaf_index,
+            )
+        )
+        ordinal = matched.find(0, ordinal + 1)
+    numbers: Sequence[int] = tally.claimed_lines
+    ordinals: Sequence[int] = tally.claimed_leaves
+    if late:  # the modified lines take their place among the others
+        pairs = sorted([*zip(numbers, ordinals, strict=True), *late])
+        numbers = [number for number, _ in pairs]
+        ordinals = [ordinal for _, ordinal in pairs]
+    in_order = _longest_increasing(ordinals)
+    for i, ordinal in enumerate(ordinals if len(in_order) < len(ordinals) else ()):
         if i not in in_order:
+            number = numbers[i]
+            leaf_seal, leaf_index, leaf_id = leaves.locate(ordinal)
             report.problems.append(
                 Problem(
                     "reordered",
-                    f"line {number}: receipt {leaf.receipt_id} (seal {leaf.seal}, leaf "
-                    f"{leaf.index}) is out of order",
+                    f"line {number}: receipt {leaf_id} (seal {leaf_seal}, leaf {leaf_index}) "
+                    "is out of order",
                     line=number,
-                    receipt_id=leaf.receipt_id,
-                    seal=leaf.seal,
-                    leaf=leaf.index,
+                    receipt_id=leaf_id,
+                    seal=leaf_seal,
+                    leaf=leaf_index,
                 )
             )
     return report
-
-
-def _iter_lines(fh: IO[bytes], block_size: int = 1 << 20) -> Iterator[bytes]:
-    """The lines of a binary stream split at b"\\n" as iterating it does, read in large blocks.
-
-    Iterating a zip member line by line runs zipfile's readline in Python for every line;
-    splitting megabyte blocks is several times faster. The lines come without their b"\\n",
-    which verify_lines ignores anyway (it strips and parses them as JSON).
-    """
-    rest = b""
-    while block := fh.read(block_size):
-        lines = (rest + block).split(b"\n") if rest else block.split(b"\n")
-        rest = lines.pop()
-        yield from lines
-    if rest:
-        yield rest
 
 
 def _load_jsonl(data: bytes) -> list[dict[str, Any]]:
@@ -534,42 +768,66 @@ def _without_cycle_collector(func: Callable[..., VerifyReport]) -> Callable[...,
     return wrapper
 
 
+def _verify_bundle(
+    path: Path, trusted_keys: dict[str, Any] | None, jobs: int | None, block_size: int
+) -> VerifyReport:
+    """Verify an audit bundle (.zip): receipts, seals, keys and the signed manifest."""
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        seal_docs = _load_jsonl(zf.read("seals.jsonl")) if "seals.jsonl" in names else []
+        keys = trusted_keys or (
+            orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
+        )
+        size = zf.getinfo("receipts.jsonl").file_size
+        report = verify_stream(
+            lambda: zf.open("receipts.jsonl"),
+            seal_docs,
+            keys,
+            jobs=choose_jobs(jobs, size),
+            block_size=block_size,
+        )
+        report.bundle = True
+        if "manifest.json" in names:
+            try:
+                manifest = orjson.loads(zf.read("manifest.json"))
+            except orjson.JSONDecodeError:
+                manifest = None
+            if isinstance(manifest, dict):
+                token = zf.read("manifest.jws") if "manifest.jws" in names else None
+                _check_manifest_signature(manifest, token, keys, report)
+            _check_manifest(manifest, seal_docs, report)
+        else:
+            report.problems.append(Problem("broken_manifest", "manifest.json is missing"))
+        return report
+
+
 @_without_cycle_collector
 def verify_path(
     path: str | Path,
     *,
     seals: str | Path | None = None,
     jwks: str | Path | None = None,
+    jobs: int | None = None,
+    block_size: int = BLOCK_SIZE,
 ) -> VerifyReport:
-    """Verify a bundle (.zip) or a JSONL export with its seals; `jwks` pins trusted keys."""
+    """Verify a bundle (.zip) or a JSONL export with its seals; `jwks` pins trusted keys.
+
+    `jobs`: worker processes (None: one per core for a large export, 1: none); `block_size`:
+    bytes of receipts read, and handed to a worker, at a time.
+    """
     path = Path(path)
     trusted_keys = orjson.loads(Path(jwks).read_bytes()) if jwks else None
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            seal_docs = _load_jsonl(zf.read("seals.jsonl")) if "seals.jsonl" in names else []
-            keys = trusted_keys or (
-                orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
-            )
-            with zf.open("receipts.jsonl") as fh:
-                report = verify_lines(_iter_lines(fh), seal_docs, keys)
-            report.bundle = True
-            if "manifest.json" in names:
-                try:
-                    manifest = orjson.loads(zf.read("manifest.json"))
-                except orjson.JSONDecodeError:
-                    manifest = None
-                if isinstance(manifest, dict):
-                    token = zf.read("manifest.jws") if "manifest.jws" in names else None
-                    _check_manifest_signature(manifest, token, keys, report)
-                _check_manifest(manifest, seal_docs, report)
-            else:
-                report.problems.append(Problem("broken_manifest", "manifest.json is missing"))
-            return report
+        try:
+            return _verify_bundle(path, trusted_keys, jobs, block_size)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise ValueError(f"the bundle is damaged ({exc})") from exc
     if seals is None:
         raise ValueError("a JSONL export needs --seals FILE (or use a bundle .zip)")
     if trusted_keys is None:
         raise ValueError("a JSONL export needs --jwks FILE (or use a bundle .zip)")
     seal_docs = _load_jsonl(Path(seals).read_bytes())
-    with path.open("rb") as fh:
-        return verify_lines(_iter_lines(fh), seal_docs, trusted_keys)
+    jobs = choose_jobs(jobs, path.stat().st_size)
+    return verify_stream(
+        lambda: path.open("rb"), seal_docs, trusted_keys, jobs=jobs, block_size=block_size
+    )
