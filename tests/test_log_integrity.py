@@ -1209,6 +1209,10 @@ def _variants(log: SealedLog) -> dict[str, Path]:
         doc["seal"] = 9
         doc["record"]["receipt_id"] = str(uuid.uuid4())
 
+    def forge_unhashable(doc: dict[str, Any]) -> None:
+        doc["leaf"] = [0]
+        doc["record"]["receipt_id"] = ["not", "an", "id"]
+
     odd_purged = {"record": None, "record_hash": "ab", "receipt_id": "x", "seal": 1, "leaf": 0}
     edits: dict[str, list[bytes]] = {
         "intact": lines,
@@ -1222,6 +1226,7 @@ def _variants(log: SealedLog) -> dict[str, Path]:
         "malformed and blank": [*lines[:7], b"not json\n", b"\n", b"  \n", *lines[7:]],
         "purged with an odd hash": [*lines, orjson.dumps(odd_purged) + b"\n"],
         "claims a missing seal": [*lines, edit_line(lines[0], forge_in_seal_9)],
+        "forged with unhashable fields": [*lines, edit_line(lines[0], forge_unhashable)],
     }
     assert first["seal"] == 1
     return {name: log.tampered(receipts=b"".join(body)) for name, body in edits.items()}
@@ -1250,6 +1255,7 @@ def test_worker_processes_give_the_same_report_as_one_process(
         "malformed and blank": {"malformed", "inserted"},  # the manifest counts 12
         "purged with an odd hash": {"inserted"},
         "claims a missing seal": {"broken_seal", "inserted"},  # and the manifest counts 12
+        "forged with unhashable fields": {"inserted"},
         "unsealed tail": set(),
         "unsealed tail without a line end": set(),
     }
