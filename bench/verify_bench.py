@@ -7,7 +7,8 @@ bundle is missing). Each round times, as a child process, the command an auditor
 
     consent-server log verify BUNDLE
 
-(wall time, CPU time and peak RSS from wait4; it includes the interpreter's start), and then
+(wall time, CPU time and peak RSS from wait4, worker processes included; it includes the
+interpreter's start), the same with `--jobs 1` (no worker processes), and then
 consent_server.verify.verify_path(BUNDLE) alone in a fresh interpreter. The rate is receipts
 per wall-clock second; the target, >= 100,000 receipts/s, is absolute, so the figures are
 printed next to the machine note. The script prints its figures and exits 0.
@@ -70,7 +71,7 @@ def main() -> int:
     say(f"machine: {out['machine']}")
     cli = [CONSENT_SERVER, "log", "verify", str(args.bundle), "--json"]
     out["command"] = f"consent-server log verify {args.bundle}"
-    cli_runs, lib_runs = [], []
+    cli_runs, single_runs, lib_runs = [], [], []
     for i in range(args.rounds):
         with (WORK_DIR / "verify_report.json").open("wb") as fh:
             proc = run_measured(cli, stdout=fh)
@@ -82,6 +83,12 @@ def main() -> int:
             f"  round {i + 1} CLI: {proc['wall_s']:.2f} s wall, {proc['cpu_s']:.2f} s CPU, "
             f"peak RSS {proc['max_rss_mib']:.0f} MiB, ok={report['ok']}, "
             f"receipts={report['receipts']}"
+        )
+        single = run_measured([*cli, "--jobs", "1"], stdout=subprocess.DEVNULL)
+        single_runs.append(single)
+        say(
+            f"  round {i + 1} CLI --jobs 1: {single['wall_s']:.2f} s wall, "
+            f"{single['cpu_s']:.2f} s CPU, peak RSS {single['max_rss_mib']:.0f} MiB"
         )
         res = subprocess.run(
             [sys.executable, "-c", IN_PROCESS, str(args.bundle)],
@@ -98,6 +105,7 @@ def main() -> int:
     receipts = cli_runs[0]["report"]["receipts"]
     cli_s = median([r["wall_s"] for r in cli_runs])
     lib_s = median([r["verify_s"] for r in lib_runs])
+    single_s = median([r["wall_s"] for r in single_runs])
     out.update(
         {
             "receipts": receipts,
@@ -107,8 +115,11 @@ def main() -> int:
             "cli_cpu_s": [round(r["cpu_s"], 2) for r in cli_runs],
             "cli_peak_rss_mib": max(r["max_rss_mib"] for r in cli_runs),
             "verify_path_s": [round(r["verify_s"], 2) for r in lib_runs],
+            "single_process_s": [round(r["wall_s"], 2) for r in single_runs],
+            "single_process_peak_rss_mib": max(r["max_rss_mib"] for r in single_runs),
             "cli_rate": receipts / cli_s,
             "verify_path_rate": receipts / lib_s,
+            "single_process_rate": receipts / single_s,
         }
     )
     out["pass"] = out["cli_rate"] >= TARGET_RATE and out["ok"]
@@ -126,6 +137,11 @@ def main() -> int:
         f"{'PASS' if out['pass'] else 'FAIL'}"
     )
     print(f"  (info) verify_path alone: {lib_s:.2f} s, {out['verify_path_rate']:,.0f} receipts/s")
+    print(
+        f"  (info) one process (--jobs 1): {single_s:.2f} s, "
+        f"{out['single_process_rate']:,.0f} receipts/s, "
+        f"peak RSS {out['single_process_peak_rss_mib']:.0f} MiB"
+    )
     return 0
 
 
