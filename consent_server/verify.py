@@ -177,10 +177,11 @@ class _Leaves:
 def _trusted_keys(jwks: Any) -> dict[str, Any]:
     """kid -> public key of every usable Ed25519 key of a JWKS document."""
     keys = {}
-    for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+    listed = jwks.get("keys") if isinstance(jwks, dict) else None
+    for jwk in listed if isinstance(listed, list) else []:
         try:
             keys[jwk["kid"]] = jwk_to_public_key(jwk)
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, AttributeError):  # not a usable key object
             continue
     return keys
 
@@ -231,6 +232,9 @@ def _check_seals(
         seq = doc.get("sequence")
         payload = doc.get("payload") or {}
         broken = []
+        if not isinstance(payload, dict):
+            broken.append("its payload is not an object")
+            payload = {}
         # One server key signs the seals of every site: a validly signed seal of another site,
         # or a second seal of the same number, must not stand in for one of this log's seals.
         if site is None:
@@ -250,7 +254,7 @@ def _check_seals(
             broken.append("the first seal names a previous seal")
         try:
             blob = unb64(doc.get("leaves", ""))
-        except ValueError:
+        except (ValueError, AttributeError):  # not base64, or not text at all
             blob = b"\x00"
         if len(blob) % LEAF_SIZE:
             broken.append("leaf list is damaged")
@@ -262,11 +266,9 @@ def _check_seals(
             broken.append("leaf list does not give the signed Merkle root")
         if previous is not None and not duplicate:
             if previous["sequence"] + 1 != seq:
-                missing = range(previous["sequence"] + 1, seq or 0)
-                for gap in missing:
-                    report.problems.append(
-                        Problem("broken_seal", f"seal {gap} is missing from the chain", seal=gap)
-                    )
+                report.problems.extend(
+                    _missing_seals(previous["sequence"] + 1, seq - 1, "from the chain")
+                )
             elif payload.get("previous") != previous_hash:
                 broken.append(f"does not chain to seal {previous['sequence']}")
         if broken:
@@ -283,6 +285,23 @@ def _check_seals(
         previous_hash = sha256_hex(canonical(signed if signed is not None else payload))
     report.seals = len(seal_docs)
     return trusted
+
+
+# A longer run of missing seals is one problem: a forged sequence number must not fill memory.
+MAX_GAP_LISTED = 1000
+
+
+def _missing_seals(
+    first: int, last: int, where: str, present: set[Any] = frozenset()
+) -> list[Problem]:
+    """broken_seal problems for the seals first..last that are not `present`."""
+    if last - first + 1 > MAX_GAP_LISTED:
+        return [Problem("broken_seal", f"seals {first} to {last} are missing {where}", seal=first)]
+    return [
+        Problem("broken_seal", f"seal {sequence} is missing {where}", seal=sequence)
+        for sequence in range(first, last + 1)
+        if sequence not in present
+    ]
 
 
 def _uuid(raw: bytes) -> str:
@@ -709,31 +728,34 @@ def _check_manifest(manifest: Any, seal_docs: list[dict[str, Any]], report: Veri
         return
     exported_at = manifest.get("exported_at")
     report.exported_at = exported_at if isinstance(exported_at, str) else None
+    # Only text can name a site; other values in a seal or manifest are reported elsewhere.
     sites = {
         doc["payload"].get("site")
         for doc in seal_docs
-        if isinstance(doc, dict) and isinstance(doc.get("payload"), dict)
+        if isinstance(doc, dict)
+        and isinstance(doc.get("payload"), dict)
+        and isinstance(doc["payload"].get("site"), str)
     }
-    if manifest.get("site") is not None and sites and manifest.get("site") not in sites:
+    if isinstance(manifest.get("site"), str) and sites and manifest["site"] not in sites:
         report.problems.append(
             Problem(
                 "broken_manifest",
                 f"the manifest is of site {manifest.get('site')!r}, the seals are not",
             )
         )
-    present = {doc.get("sequence") for doc in seal_docs if isinstance(doc, dict)}
+    present = {
+        doc["sequence"]
+        for doc in seal_docs
+        if isinstance(doc, dict) and isinstance(doc.get("sequence"), int)
+    }
     named = {p.seal for p in report.problems if p.kind == "broken_seal" and p.receipt_id is None}
     first, last = manifest.get("first_seal"), manifest.get("last_seal")
     if isinstance(first, int) and isinstance(last, int):
-        for sequence in range(first, last + 1):
-            if sequence not in present and sequence not in named:
-                report.problems.append(
-                    Problem(
-                        "broken_seal",
-                        f"seal {sequence} is missing (the manifest lists seals {first} to {last})",
-                        seal=sequence,
-                    )
-                )
+        report.problems.extend(
+            _missing_seals(
+                first, last, f"(the manifest lists seals {first} to {last})", present | named
+            )
+        )
     counts = manifest.get("counts")
     expected = counts.get("receipts") if isinstance(counts, dict) else None
     explained = any(p.kind in ("removed", "inserted") for p in report.problems)

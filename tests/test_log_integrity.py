@@ -1299,3 +1299,37 @@ def test_damaged_bundle_is_a_clear_error(sealed_log: SealedLog, runner: FlaskCli
     result = runner.invoke(args=["log", "verify", str(damaged)])
     assert result.exit_code == 2, result.output
     assert "Cannot verify" in result.output and "the bundle is damaged" in result.output
+
+
+@pytest.mark.parametrize(
+    ("member", "change"),
+    [
+        ("seals", lambda seal: seal.update(payload="not an object")),
+        ("seals", lambda seal: seal.update(leaves=5)),
+        ("seals", lambda seal: seal["payload"].update(site={"a": 1})),
+        ("seals", lambda seal: seal.update(sequence=[2])),
+        ("seals", lambda seal: seal.update(sequence=2**62)),  # a gap no list could hold
+        ("jwks", lambda jwks: jwks.update(keys=5)),
+        ("jwks", lambda jwks: jwks.update(keys=[1.5, "x", None])),
+        ("manifest", lambda manifest: manifest.update(site=["demo-shop"])),
+        ("manifest", lambda manifest: manifest.update(last_seal=2**62)),
+    ],
+)
+def test_hostile_values_in_a_bundle_are_reported_not_fatal(
+    sealed_log: SealedLog, runner: FlaskCliRunner, member: str, change: Callable[[Any], None]
+):
+    members = sealed_log.members
+    if member == "seals":
+        docs = jsonl(members["seals.jsonl"])
+        change(docs[1])
+        data = dump_jsonl(docs)
+    else:
+        doc = orjson.loads(members[f"{member}.json"])
+        change(doc)
+        data = orjson.dumps(doc)
+    path = sealed_log.tampered(**{member: data})
+
+    report = verify_path(path)
+    assert not report.ok
+    assert len(report.problems) < 50, report.summary()  # a huge range is one problem
+    assert "FAILED: the export was altered." in verify_cli(runner, path, code=1)
