@@ -300,7 +300,7 @@ def log_export(
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    help="Worker processes (default: one per core for an export over 16 MB; 1: none).",
+    help="Worker processes (default: one per core, at most 4, for an export over 16 MB; 1: none).",
 )
 def log_verify(
     path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool, jobs: int | None

@@ -341,6 +341,8 @@ _ODD_HASH = 3  # a purged receipt whose stated hash is no SHA-256 digest: it mat
 _PARSE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError)
 # Below this size an export is checked in this process: starting workers would cost more.
 PARALLEL_MIN_BYTES = 16 << 20
+# More workers than this wait for the main process, which inflates and matches for all of them.
+MAX_DEFAULT_JOBS = 4
 BLOCK_SIZE = 1 << 20
 # A few blocks ahead per worker keep it busy; more would only hold memory.
 BLOCKS_AHEAD = 3
@@ -436,7 +438,7 @@ def _blocks(fh: IO[bytes], block_size: int) -> Iterator[bytes]:
 def choose_jobs(jobs: int | None, size: int) -> int:
     """Worker processes for an export of `size` bytes: `jobs`, or one per core when None."""
     if jobs is None:
-        jobs = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+        jobs = min(os.cpu_count() or 1, MAX_DEFAULT_JOBS) if size >= PARALLEL_MIN_BYTES else 1
     return max(jobs, 1)
 
 
