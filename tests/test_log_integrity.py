@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import os
 import uuid
 import zipfile
 from collections import Counter
@@ -1272,10 +1273,11 @@ def test_worker_processes_give_the_same_report_as_one_process(
 def test_large_export_uses_worker_processes_by_default(
     sealed_log: SealedLog, runner: FlaskCliRunner
 ):
-    from consent_server.verify import PARALLEL_MIN_BYTES, choose_jobs
+    from consent_server.verify import MAX_DEFAULT_JOBS, PARALLEL_MIN_BYTES, choose_jobs
 
     assert choose_jobs(None, PARALLEL_MIN_BYTES - 1) == 1
-    assert choose_jobs(None, PARALLEL_MIN_BYTES) >= 1
+    cores = os.cpu_count() or 1
+    assert choose_jobs(None, PARALLEL_MIN_BYTES) == min(cores, MAX_DEFAULT_JOBS)
     assert choose_jobs(3, 10) == 3
     out = verify_cli(runner, sealed_log.bundle, "--jobs", "2", code=0)
     assert "OK: the export is intact." in out
