@@ -14,7 +14,7 @@ import threading
 import zipfile
 import zlib
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -138,7 +138,7 @@ class _Leaves:
     checking the receipts they stand for.
     """
 
-    def __init__(self, trusted: dict[int, tuple[bytes, list[bytes] | None]]) -> None:
+    def __init__(self, trusted: Mapping[int, tuple[bytes, list[bytes] | None]]) -> None:
         self.seals: list[int] = []
         self.bases: list[int] = []
         self.blobs: list[bytes] = []
@@ -546,7 +546,8 @@ def verify_stream(
             pool = stack.enter_context(_pool(jobs))
             seals_job = pool.submit(_check_seals_apart, seal_docs, jwks)
         else:
-            tally = start_tally(_check_seals_apart(seal_docs, jwks))
+            trusted = _check_seals(seal_docs, _trusted_keys(jwks), report)
+            tally = _Tally(report, _Leaves(trusted))
         fh = stack.enter_context(open_stream())
         if tally is not None:
             for block in _blocks(fh, block_size):
