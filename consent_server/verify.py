@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class VerifyReport:
     # export, a bundle of format 1) or its signature does not hold.
     manifest_kid: str | None = None
     exported_at: str | None = None  # from a bundle's manifest
+    workers: int = 0  # worker processes that did the work (0: this process alone)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +149,7 @@ class _Leaves:
         for seq in sorted(trusted):
             blob, digests = trusted[seq]
             if digests is None:
-                digests = [blob[i + 16 : i + LEAF_SIZE] for i in range(0, len(blob), LEAF_SIZE)]
+                digests = _leaf_hashes(blob)
             self.seals.append(seq)
             self.bases.append(self.count)
             self.blobs.append(blob)
@@ -259,7 +261,7 @@ def _check_seals(
         if len(blob) % LEAF_SIZE:
             broken.append("leaf list is damaged")
             blob = b""
-        digests = [blob[i + 16 : i + LEAF_SIZE] for i in range(0, len(blob), LEAF_SIZE)]
+        digests = _leaf_hashes(blob)
         if len(digests) != payload.get("tree_size"):
             broken.append(f"has {len(digests)} leaves, signed tree size {payload.get('tree_size')}")
         elif merkle_root(digests).hex() != payload.get("root"):
@@ -292,7 +294,7 @@ MAX_GAP_LISTED = 1000
 
 
 def _missing_seals(
-    first: int, last: int, where: str, present: set[Any] = frozenset()
+    first: int, last: int, where: str, present: AbstractSet[Any] = frozenset()
 ) -> list[Problem]:
     """broken_seal problems for the seals first..last that are not `present`."""
     if last - first + 1 > MAX_GAP_LISTED:
@@ -302,6 +304,11 @@ def _missing_seals(
         for sequence in range(first, last + 1)
         if sequence not in present
     ]
+
+
+def _leaf_hashes(blob: bytes) -> list[bytes]:
+    """The record hashes of a seal's leaf list, in leaf order."""
+    return [blob[i + 16 : i + LEAF_SIZE] for i in range(0, len(blob), LEAF_SIZE)]
 
 
 def _uuid(raw: bytes) -> str:
@@ -353,8 +360,8 @@ _BlockResult = tuple[bytes, bytes, dict[int, _Details], int]
 _SealsResult = tuple[dict[int, tuple[bytes, list[bytes] | None]], list[Problem], int]
 
 
-def _parse_receipt(raw: bytes) -> tuple[str | None, bytes, Any, dict[str, Any], bool]:
-    """(receipt id, record hash, stated hash, the line's object, purged) of a line; raises if no receipt."""
+def _parse_receipt(raw: bytes) -> tuple[_Details, bool]:
+    """The details of a line and whether it is a purged receipt; raises if it is no receipt."""
     doc = orjson.loads(raw)
     record = doc["record"]
     stated = doc.get("record_hash")
@@ -364,13 +371,8 @@ def _parse_receipt(raw: bytes) -> tuple[str | None, bytes, Any, dict[str, Any], 
     else:
         receipt_id = record.get("receipt_id")
         digest = hashlib.sha256(canonical(record)).digest()
-    return (
-        (receipt_id if isinstance(receipt_id, str) else None),
-        digest,
-        stated,
-        doc,
-        record is None,
-    )
+    receipt_id = receipt_id if isinstance(receipt_id, str) else None
+    return (receipt_id, digest, doc.get("seal"), doc.get("leaf"), stated), record is None
 
 
 def _hash_block(block: bytes) -> _BlockResult:
@@ -389,20 +391,20 @@ def _hash_block(block: bytes) -> _BlockResult:
             kinds.append(_BLANK)
             continue
         try:
-            receipt_id, digest, stated, doc, was_purged = _parse_receipt(raw)
+            line, was_purged = _parse_receipt(raw)
         except _PARSE_ERRORS:
             kinds.append(_MALFORMED)
             continue
         purged += was_purged
-        seal = doc.get("seal")
+        digest, seal = line[1], line[2]
         if len(digest) != HASH_SIZE:
             kinds.append(_ODD_HASH)
-            details[index] = (receipt_id, digest, seal, doc.get("leaf"), stated)
+            details[index] = line
             continue
         kinds.append(_HASHED)
         hashes += digest
         if seal is None:
-            details[index] = (receipt_id, digest, seal, doc.get("leaf"), stated)
+            details[index] = line
     return bytes(kinds), bytes(hashes), details, purged
 
 
@@ -543,6 +545,7 @@ def verify_stream(
 
     with contextlib.ExitStack() as stack:
         if jobs > 1:
+            report.workers = jobs
             pool = stack.enter_context(_pool(jobs))
             seals_job = pool.submit(_check_seals_apart, seal_docs, jwks)
         else:
@@ -583,10 +586,7 @@ def _read_again(
             for raw in block.split(b"\n"):
                 number += 1
                 if number in tally.again:
-                    receipt_id, digest, stated, doc, _ = _parse_receipt(raw)
-                    tally.pending.append(
-                        (number, receipt_id, digest, doc.get("seal"), doc.get("leaf"), stated)
-                    )
+                    tally.pending.append((number, *_parse_receipt(raw)[0]))
     tally.pending.sort(key=lambda p: p[0])
 
 

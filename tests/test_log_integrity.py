@@ -1265,6 +1265,7 @@ def test_worker_processes_give_the_same_report_as_one_process(
         # Blocks smaller than one line, and of a few lines: every way a line meets a block end.
         for block_size in (200, 1500):
             parallel = verify_path(path, jobs=2, block_size=block_size)
+            assert (parallel.workers, alone.workers) == (2, 0)
             assert parallel.as_dict() == alone.as_dict(), (name, block_size)
         assert kinds(alone) == expected[name], (name, alone.summary())
         assert len(alone.unsealed) == (2 if name.startswith("unsealed tail") else 0)
