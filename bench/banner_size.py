@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._vanilla import vanilla_dist
-from consent_server import create_app
+from consent_server.app import create_app
 
 TARGET = 7700
 

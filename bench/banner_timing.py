@@ -24,10 +24,10 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from bench._vanilla import vanilla_dist
-from consent_server import create_app
+from consent_server.app import create_app
 from consent_server.extensions import db
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import read_declaration
+from consent_server.sites.service import apply_declaration
+from declaration.loader import read_declaration
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CONSENT_CHROMIUM", "/usr/bin/chromium")

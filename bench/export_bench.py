@@ -58,7 +58,7 @@ def baseline_query(db_url: str) -> str:
         first, last = conn.execute(
             "SELECT min(id), max(id) FROM seals WHERE site_id = %s", (site_id,)
         ).fetchone()
-    # As services/export.py _rows: the sealed receipts by (seal_id, leaf_index); nothing is
+    # As consent_log/export.py _rows: the sealed receipts by (seal_id, leaf_index); nothing is
     # left unsealed here, so its second query (unsealed receipts) returns no row.
     return (
         "COPY (SELECT record, record_hash, receipt_id, purged_at, seal_id, leaf_index "

@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/generate.py --rows 1000000   (DATABASE_URL, CONSENT_KEYS_DIR set)
 
-Each record is built exactly as services/receipts.py record_consent builds it (its helpers:
+Each record is built exactly as consent_log/receipts.py record_consent builds it (its helpers:
 check_decisions, clean_page_url, truncate_ip, user_agent_family, isoformat; canonical JSON
-via consent_server.ledger.canonical; SHA-256), then the rows are bulk-loaded with psycopg
+via consent_server.consent_log.merkle.canonical; SHA-256), then the rows are bulk-loaded with psycopg
 COPY. Before loading, one receipt is recorded through record_consent itself and rebuilt by
 the generator: the two records must be byte for byte identical, or the script stops.
 """
@@ -52,7 +52,6 @@ COPY_COLUMNS = (
     "record_hash"
 )
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-_TRUNCATED: dict[str | None, str | None] = {}
 
 
 def _uuid4(rand: random.Random) -> str:
@@ -69,35 +68,19 @@ def build_record(
     client_ip: str | None,
     user_agent: str | None,
 ) -> tuple[dict[str, Any], dict[str, bool]]:
-    """The record of record_consent (services/receipts.py), field for field."""
-    from consent_server.services import receipts as r
+    """The record record_consent builds (receipts.build_record itself), and its decisions."""
+    from consent_server.consent_log.receipts import build_record as build
 
-    if client_ip not in _TRUNCATED:  # a pure function of the address: computed once per address
-        _TRUNCATED[client_ip] = r.truncate_ip(client_ip)
-    decisions = r.check_decisions(revision, payload["decisions"], payload["method"])
-    languages = revision.content.get("languages") or []
-    language = payload.get("language")
-    if language not in languages:
-        language = revision.content.get("default_language")
-    record = {
-        "schema_version": r.SCHEMA_VERSION,
-        "receipt_id": receipt_id,
-        "consent_id": payload["consent_id"],
-        "site": site.key,
-        "controller": site.name,
-        "policy_url": revision.content.get("policy_url"),
-        "revision": revision.number,
-        "revision_hash": revision.content_hash,
-        "decisions": decisions,
-        "method": payload["method"],
-        "language": language,
-        "gpc": bool(payload.get("gpc", False)),
-        "page_url": r.clean_page_url(payload.get("page_url")),
-        "recorded_at": r.isoformat(now),
-        "user_agent_family": r.user_agent_family(user_agent),
-        "ip_truncated": _TRUNCATED[client_ip],
-    }
-    return record, decisions
+    record = build(
+        site,
+        revision,
+        payload,
+        receipt_id=receipt_id,
+        now=now,
+        client_ip=client_ip,
+        user_agent=user_agent,
+    )
+    return record, record["decisions"]
 
 
 def _payload(rand: random.Random, revision: Any) -> dict[str, Any]:
@@ -144,10 +127,10 @@ def check_against_service(app: Any, site: Any, revision: Any) -> None:
     """Record one receipt through record_consent and rebuild it: the bytes must agree."""
     from sqlalchemy import select
 
+    from consent_server.consent_log.merkle import canonical
+    from consent_server.consent_log.models import ConsentReceipt
+    from consent_server.consent_log.receipts import record_consent
     from consent_server.extensions import db
-    from consent_server.ledger import canonical
-    from consent_server.models import ConsentReceipt
-    from consent_server.services.receipts import record_consent
 
     payload = {
         "consent_id": str(uuid.uuid4()),
@@ -179,9 +162,9 @@ def check_against_service(app: Any, site: Any, revision: Any) -> None:
 
 def generate(db_url: str, rows: int, seed: int = 20261122) -> dict[str, Any]:
     """Insert `rows` receipts (one through the service, the rest by COPY); return timings."""
-    from consent_server import create_app
-    from consent_server.ledger import canonical
-    from consent_server.services.sites import get_revision, get_site_view
+    from consent_server.app import create_app
+    from consent_server.consent_log.merkle import canonical
+    from consent_server.sites.service import get_revision, get_site_view
 
     app = create_app()
     with app.app_context():

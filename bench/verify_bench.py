@@ -9,7 +9,7 @@ bundle is missing). Each round times, as a child process, the command an auditor
 
 (wall time, CPU time and peak RSS from wait4, worker processes included; it includes the
 interpreter's start), the same with `--jobs 1` (no worker processes), and then
-consent_server.verify.verify_path(BUNDLE) alone in a fresh interpreter. The rate is receipts
+consent_server.consent_log.verify.verify_path(BUNDLE) alone in a fresh interpreter. The rate is receipts
 per wall-clock second; the target, >= 100,000 receipts/s, is absolute, so the figures are
 printed next to the machine note. The script prints its figures and exits 0.
 """
@@ -41,7 +41,7 @@ TARGET_RATE = 100_000
 IN_PROCESS = """
 import json, sys, time
 t0 = time.perf_counter(); c0 = time.process_time()
-from consent_server.verify import verify_path
+from consent_server.consent_log.verify.bundle import verify_path
 t1 = time.perf_counter()
 report = verify_path(sys.argv[1])
 t2 = time.perf_counter()

@@ -1,225 +1,24 @@
-"""The consent server: a Flask application built by create_app."""
+"""The consent server. The app factory is `consent_server.app.create_app`.
+
+Importing this package loads nothing else: an auditor's `log verify` imports
+`consent_server.consent_log` without Flask. `create_app` is looked up lazily so that
+`FLASK_APP=consent_server` and `gunicorn 'consent_server:create_app()'` keep working.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from consent_server.config import DefaultConfig
-from consent_server.extensions import db, limiter, migrate, rest_api
-
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+try:
+    __version__ = version("consent-manager")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
-def database_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL URLs that name no driver."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+def __getattr__(name: str) -> Any:
+    if name in ("create_app", "MIGRATIONS_DIR"):
+        from consent_server import app
 
-
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: defaults, instance/config.py, CONSENT_* and DATABASE_URL, tests."""
-    app = Flask(__name__, instance_relative_config=True)
-    app.config.from_object(DefaultConfig)
-    if test_config is None:
-        app.config.from_pyfile("config.py", silent=True)
-        app.config.from_prefixed_env("CONSENT")
-        if os.environ.get("DATABASE_URL"):
-            app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-        if os.environ.get("CELERY_BROKER_URL") and not app.config.get("CELERY_BROKER_URL"):
-            app.config["CELERY_BROKER_URL"] = os.environ["CELERY_BROKER_URL"]
-    else:
-        app.config.from_mapping(test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.config.setdefault(
-        "SQLALCHEMY_DATABASE_URI", f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"
-    )
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if not app.config.get("KEYS_DIR"):
-        app.config["KEYS_DIR"] = str(Path(app.instance_path) / "keys")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # SQLite serialises writers; wait for the lock instead of failing at once.
-        opts = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        opts.setdefault("connect_args", {"timeout": 30})
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
-
-    app.config.setdefault(
-        "API_SPEC_OPTIONS",
-        {
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-            "info": {"description": "Consent receipts, audit exports and site declarations."},
-        },
-    )
-    db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    limiter.init_app(app)
-    rest_api.init_app(app)
-
-    from consent_server.keys import KeyStore
-    from consent_server.models import ConsentReceipt
-    from consent_server.services.group_commit import GroupCommit
-    from consent_server.services.receipts import RECEIPT_COLUMNS
-
-    app.extensions["consent_keys"] = KeyStore(app.config["KEYS_DIR"])
-    with app.app_context():
-        app.extensions["receipt_writer"] = GroupCommit(
-            db.engine,
-            ConsentReceipt.__table__,
-            RECEIPT_COLUMNS,
-            timeout=float(app.config["COMMIT_TIMEOUT"]),
-        )
-
-    from consent_server.api import admin, ops, public, scans
-    from consent_server.banner import bp as banner_bp
-    from consent_server.demo import bp as demo_bp
-
-    rest_api.register_blueprint(public.blp)
-    rest_api.register_blueprint(admin.blp)
-    rest_api.register_blueprint(ops.blp)
-    rest_api.register_blueprint(scans.blp)
-    app.register_blueprint(demo_bp)
-    app.register_blueprint(banner_bp)
-    _register_error_handlers(app)
-
-    from consent_server.cli import register_commands
-
-    register_commands(app)
-    _wrap_wsgi(app)
-    _warm_up()
-    return app
-
-
-def _warm_up() -> None:
-    """Compile now, once per process, the regular expressions the first consent needs."""
-    # Otherwise every thread of a new worker compiles them at once on its first consent, and
-    # the big URL pattern alone takes a second: the first seconds of a worker stall.
-    import uuid
-
-    from consent_server.schemas import ConsentCreateSchema
-    from consent_server.services.receipts import user_agent_family
-
-    sample = {
-        "consent_id": str(uuid.uuid4()),
-        "revision": 1,
-        "decisions": {"necessary": True},
-        "method": "custom",
-        "page_url": "https://example.se/",
-    }
-    ConsentCreateSchema().load(sample)
-    user_agent_family("Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36")
-
-
-def _wrap_wsgi(app: Flask) -> None:
-    """The fast paths in front of Flask, and the proxy fix in front of everything."""
-    from consent_server.fastpath import ConfigRevalidation, ConsentPost
-
-    wsgi = ConfigRevalidation(app.wsgi_app, float(app.config["SITE_CACHE_SECONDS"]))
-    if app.config["CONSENT_FAST_PATH"]:
-        wsgi = ConsentPost(wsgi, app)
-    if int(app.config["PROXY_COUNT"]):
-        # The fast path reads the visitor's address too: the proxy fix must come first.
-        count = int(app.config["PROXY_COUNT"])
-        wsgi = ProxyFix(wsgi, x_for=count, x_proto=count, x_host=count)
-    app.wsgi_app = wsgi  # type: ignore[method-assign]
-
-
-def _register_error_handlers(app: Flask) -> None:
-    from sqlalchemy.exc import OperationalError
-
-    from consent_server import metrics
-    from consent_server.services.group_commit import CommitTimeout
-
-    @app.after_request
-    def _count_rejections(response: Response) -> Response:
-        if 400 <= response.status_code < 500:
-            metrics.requests_rejected.labels(str(response.status_code)).inc()
-        # Texts from declarations and visitors' page URLs are served back inside JSON: a
-        # browser must never sniff such a body into HTML.
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
-    # Replaces flask-smorest's handler so that every error has the contract's shape.
-    app.register_error_handler(HTTPException, json_error)
-
-    @app.errorhandler(CommitTimeout)
-    def _commit_unconfirmed(exc: CommitTimeout) -> tuple[dict, int, dict]:
-        app.logger.error("receipt commit unconfirmed on %s: %s", request.path, exc)
-        return json_error(ServiceUnavailable("The database is unavailable."))
-
-    @app.errorhandler(OperationalError)
-    def _database_down(exc: OperationalError) -> tuple[dict, int, dict]:
-        db.session.rollback()
-        app.logger.error("database error on %s: %s", request.path, exc)
-        return json_error(ServiceUnavailable("The database is unavailable."))
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> tuple[dict, int, dict]:
-        if isinstance(exc, HTTPException):
-            return json_error(exc)
-        if app.testing and not app.config.get("PROPAGATE_TO_CLIENT"):
-            # A bug must fail the test that found it, never hide behind a 500.
-            raise exc
-        app.logger.exception("unhandled error on %s", request.path)
-        return json_error(InternalServerError("Internal error."))
-
-
-# Shown when a refusal carries no message of its own (404 routes, 405, 413, webargs errors).
-ERROR_MESSAGES = {
-    400: "The request is malformed.",
-    401: "Authentication is required.",
-    403: "Not allowed.",
-    404: "No such resource.",
-    405: "This method is not allowed here.",
-    413: "The request body is too large.",
-    414: "The URL is too long.",
-    415: "Unsupported Content-Type.",
-    422: "The request is invalid; see errors.",
-    429: "Too many requests; slow down.",
-}
-
-
-def json_error(exc: HTTPException) -> tuple[dict, int, dict]:
-    """The contract's error body {code, status, message, errors?} for any HTTP error."""
-    payload, code, headers = rest_api.handle_http_exception(exc)
-    if "message" not in payload:
-        errors = payload.get("errors")
-        if (
-            code in (400, 422)
-            and isinstance(errors, dict)
-            and errors.get("json") == ["Invalid JSON body."]
-        ):
-            payload["message"] = "Malformed JSON body."
-        elif code == 422 and isinstance(errors, dict) and errors:
-            payload["message"] = _validation_message(errors)
-        elif code == 429:
-            payload["message"] = f"Too many requests: the limit is {exc.description}."
-        else:
-            payload["message"] = ERROR_MESSAGES.get(code) or exc.description or exc.name
-    # Keep Allow (405), Retry-After (429/503) and the like; the body is JSON.
-    extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    extra.update(headers or {})
-    return payload, code, extra
-
-
-def _validation_message(errors: dict[str, Any]) -> str:
-    """One line naming the invalid fields of webargs' {location: {field: [messages]}}."""
-    parts = []
-    for where, fields in errors.items():
-        if not isinstance(fields, dict):
-            parts.append(f"invalid {where}")
-            continue
-        names = [str(name) for name in fields if name != "_schema"]
-        if "_schema" in fields and not names:
-            kind = "JSON body" if where == "json" else where
-            parts.append(f"the {kind} must be an object")
-        else:
-            parts.append(f"invalid {where} field(s): {', '.join(names)}")
-    text = "; ".join(parts)
-    return text[:1].upper() + text[1:] + "."
+        return getattr(app, name)
+    raise AttributeError(name)

@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import BigInteger, Integer, MetaData
 
 # Named constraints keep migrations reproducible on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -22,3 +22,6 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 rest_api = Api()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so the column stays an auto-incrementing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")

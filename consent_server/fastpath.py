@@ -29,13 +29,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consent_server import metrics
 from consent_server.api.common import cors_headers, origin_host
+from consent_server.consent_log.receipts import ConsentRejected, record_consent
+from consent_server.consent_log.schemas import ConsentCreateSchema
+from consent_server.consent_log.writer import CommitTimeout
 from consent_server.extensions import limiter
-from consent_server.hosts import host_allowed
-from consent_server.schemas import ConsentCreateSchema
-from consent_server.services.group_commit import CommitTimeout
-from consent_server.services.receipts import ConsentRejected, record_consent
-from consent_server.services.sites import SiteNotFound, get_site_view
-from consent_server.services.sites import cache as site_cache
+from consent_server.sites.hosts import host_allowed
+from consent_server.sites.service import SiteNotFound, get_site_view
+from consent_server.sites.service import cache as site_cache
 
 if TYPE_CHECKING:
     from flask import Flask

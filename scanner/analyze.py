@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from declaration.durations import parse_duration
+from declaration.loader import Declaration
 from scanner.classify import classify, party
-from scanner.declaration import Declaration, parse_duration
 from scanner.model import (
     SEVERITIES,
     Classification,

@@ -16,8 +16,8 @@ from scanner.runner import PhaseRunner, Progress
 # The analysis, the declaration and the policy are imported where they are used, so that a
 # scan starts its browser before it spends time importing them.
 if TYPE_CHECKING:
+    from declaration.loader import Declaration
     from scanner.analyze import Analysis
-    from scanner.declaration import Declaration
     from scanner.policy import PolicyStatement
 
 REPORT_VERSION = 1

@@ -180,7 +180,7 @@ def run_scan(argv: list[str]) -> int:
             config.chromedriver = args.chromedriver
         declaration = None
         if args.declaration:
-            from scanner.declaration import read_declaration
+            from declaration.loader import read_declaration
 
             declaration = read_declaration(args.declaration)
         knowledge = None
@@ -216,7 +216,7 @@ def run_scan(argv: list[str]) -> int:
 
 def check_declaration(argv: list[str]) -> int:
     """Validate a site.yaml and print its summary."""
-    from scanner.declaration import DeclarationError, read_declaration
+    from declaration.loader import DeclarationError, read_declaration
 
     parser = argparse.ArgumentParser(prog="cookie-scan check-declaration")
     parser.add_argument("file")

@@ -17,12 +17,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
-from consent_server import create_app
+from consent_server.app import create_app
 from consent_server.extensions import db
-from consent_server.services import banner_config
-from consent_server.services.sites import apply_declaration, cache
-from consent_server.services.tokens import create_token
-from scanner.declaration import read_declaration
+from consent_server.sites import banner_config
+from consent_server.sites.service import apply_declaration, cache
+from consent_server.sites.tokens import create_token
+from declaration.loader import read_declaration
 from scanner.engines import BASE_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent

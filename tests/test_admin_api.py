@@ -15,12 +15,13 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
+from consent_server.consent_log.models import ConsentReceipt
+from consent_server.consent_log.seals import seal_site
 from consent_server.extensions import db
-from consent_server.models import ConsentReceipt, Site, SiteRevision
-from consent_server.services.seals import seal_site
-from consent_server.services.sites import apply_declaration
-from consent_server.services.tokens import create_token, revoke_token
-from scanner.declaration import load_declaration
+from consent_server.sites.models import Site, SiteRevision
+from consent_server.sites.service import apply_declaration
+from consent_server.sites.tokens import create_token, revoke_token
+from declaration.loader import load_declaration
 from tests.conftest import EXAMPLE, LiveServer, consent_body
 
 SITE = "/api/v1/sites/demo-shop"

@@ -14,10 +14,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from consent_server.consent_log.models import ConsentReceipt
 from consent_server.extensions import db
-from consent_server.models import ConsentReceipt, Site, SiteRevision
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import read_declaration
+from consent_server.sites.models import Site, SiteRevision
+from consent_server.sites.service import apply_declaration
+from declaration.loader import read_declaration
 from tests.conftest import EXAMPLE, LiveServer, consent_body, demo_app, release
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
@@ -218,7 +219,7 @@ def test_hostile_page_url_paths_are_stored_verbatim_as_json(client, demo_site, a
 
 
 def _operator(app: Flask) -> str:
-    from consent_server.services.tokens import create_token
+    from consent_server.sites.tokens import create_token
 
     with app.app_context():
         return create_token(None, "auditor")[1]

@@ -18,8 +18,8 @@ from flask import Blueprint, Flask, Response, request
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from playwright.sync_api import Response as PwResponse
 
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import load_declaration
+from consent_server.sites.service import apply_declaration
+from declaration.loader import load_declaration
 from tests.conftest import CHROMIUM_ARGS, EXAMPLE, LiveServer, make_app, reset_database
 
 pytestmark = pytest.mark.browser

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from declaration.durations import parse_duration
+from declaration.loader import load_declaration
 from scanner.classify import classify, party, rule_category
-from scanner.declaration import load_declaration, parse_duration
 from scanner.knowledge import (
     CATEGORIES,
     STORAGES,

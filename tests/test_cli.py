@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from consent_server.extensions import db
-from consent_server.models import ApiToken, Site
-from consent_server.services.tokens import authenticate
+from consent_server.sites.models import ApiToken, Site
+from consent_server.sites.tokens import authenticate
 from tests.conftest import EXAMPLE
 
 SECRET_RE = re.compile(r"cm_[A-Za-z0-9_-]{40,}")

@@ -11,15 +11,15 @@ import yaml
 from flask import Flask
 
 from consent_server.extensions import db
-from consent_server.models import Site, SiteRevision
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import (
-    DEFAULT_CATEGORIES,
+from consent_server.sites.models import Site, SiteRevision
+from consent_server.sites.service import apply_declaration
+from declaration.loader import (
     DeclarationError,
     load_declaration,
     parse_declaration_text,
     read_declaration,
 )
+from declaration.schema import DEFAULT_CATEGORIES
 from tests.conftest import EXAMPLE
 
 MINIMAL = {"site": "shop-one", "name": "Shop One AB", "domains": ["www.shop.se"]}

@@ -11,8 +11,8 @@ import jwt
 import pytest
 from flask import request
 
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import load_declaration, read_declaration
+from consent_server.sites.service import apply_declaration
+from declaration.loader import load_declaration, read_declaration
 from tests.conftest import EXAMPLE, consent_body, demo_app
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

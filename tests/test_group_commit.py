@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from consent_server.consent_log.models import ConsentReceipt
+from consent_server.consent_log.receipts import RECEIPT_COLUMNS
+from consent_server.consent_log.writer import CommitTimeout, GroupCommit
 from consent_server.extensions import db
-from consent_server.models import ConsentReceipt, SiteRevision
-from consent_server.services.group_commit import CommitTimeout, GroupCommit
-from consent_server.services.receipts import RECEIPT_COLUMNS
+from consent_server.sites.models import SiteRevision
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from consent_server.consent_log.keys import KeyStore
+from consent_server.consent_log.merkle import canonical, merkle_root, sha256_hex, unpack_leaves
+from consent_server.consent_log.models import ConsentReceipt, Seal
+from consent_server.consent_log.seals import SealResult, seal_site
+from consent_server.consent_log.verify.bundle import verify_path
 from consent_server.extensions import db
-from consent_server.keys import KeyStore
-from consent_server.ledger import canonical, merkle_root, sha256_hex, unpack_leaves
-from consent_server.models import ConsentReceipt, Seal, Site
-from consent_server.services.seals import SealResult, seal_site
-from consent_server.verify import verify_path
+from consent_server.sites.models import Site
 from tests.conftest import LiveServer, consent_body
 
 SITE = "demo-shop"

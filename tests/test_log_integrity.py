@@ -22,16 +22,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from consent_server.consent_log import receipts
+from consent_server.consent_log.export import export_scope, iter_jsonl, iter_seals
+from consent_server.consent_log.keys import SigningKey, public_jwk
+from consent_server.consent_log.merkle import (
+    canonical,
+    merkle_root,
+    pack_leaves,
+    sha256_hex,
+    unpack_leaves,
+)
+from consent_server.consent_log.models import ConsentReceipt, Seal
+from consent_server.consent_log.receipts import isoformat
+from consent_server.consent_log.seals import SEAL_TYP, TamperedRecord, seal_site
+from consent_server.consent_log.verify.bundle import verify_path
+from consent_server.consent_log.verify.report import VerifyReport
 from consent_server.extensions import db
-from consent_server.keys import SigningKey, public_jwk
-from consent_server.ledger import canonical, merkle_root, pack_leaves, sha256_hex, unpack_leaves
-from consent_server.models import ConsentReceipt, Seal
-from consent_server.services.export import export_scope, iter_jsonl, iter_seals
-from consent_server.services.receipts import SCHEMA_VERSION, isoformat
-from consent_server.services.seals import SEAL_TYP, TamperedRecord, seal_site
-from consent_server.services.sites import apply_declaration, get_revision, get_site_view
-from consent_server.verify import VerifyReport, verify_path
-from scanner.declaration import read_declaration
+from consent_server.sites.service import apply_declaration, get_revision, get_site_view
+from declaration.loader import read_declaration
 from tests.conftest import EXAMPLE, consent_body
 
 SITE = "demo-shop"
@@ -126,24 +134,24 @@ def build_record(app: Flask, recorded_at: dt.datetime) -> tuple[dict[str, Any], 
     decisions = {k: k in revision.required for k in revision.categories}
     receipt_id = str(uuid.uuid4())
     consent_id = str(uuid.uuid4())
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "receipt_id": receipt_id,
+    payload = {
         "consent_id": consent_id,
-        "site": site.key,
-        "controller": site.name,
-        "policy_url": revision.content.get("policy_url"),
-        "revision": revision.number,
-        "revision_hash": revision.content_hash,
         "decisions": decisions,
         "method": "reject_all",
         "language": "sv",
-        "gpc": False,
         "page_url": "https://demo.example.se/kassa",
-        "recorded_at": isoformat(recorded_at),
-        "user_agent_family": "Firefox",
-        "ip_truncated": "192.0.2.0/24",
     }
+    record = receipts.build_record(
+        site,
+        revision,
+        payload,
+        receipt_id=receipt_id,
+        now=recorded_at,
+        client_ip="192.0.2.7",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    )
+    assert record["user_agent_family"] == "Firefox"
+    assert record["ip_truncated"] == "192.0.2.0/24"
     body = canonical(record)
     row = {
         "receipt_id": receipt_id,
@@ -1274,7 +1282,11 @@ def test_worker_processes_give_the_same_report_as_one_process(
 def test_large_export_uses_worker_processes_by_default(
     sealed_log: SealedLog, runner: FlaskCliRunner
 ):
-    from consent_server.verify import MAX_DEFAULT_JOBS, PARALLEL_MIN_BYTES, choose_jobs
+    from consent_server.consent_log.verify.blocks import (
+        MAX_DEFAULT_JOBS,
+        PARALLEL_MIN_BYTES,
+        choose_jobs,
+    )
 
     assert choose_jobs(None, PARALLEL_MIN_BYTES - 1) == 1
     cores = os.cpu_count() or 1

@@ -17,8 +17,8 @@ from flask import Flask
 from sqlalchemy import inspect
 
 from consent_server.extensions import db
-from consent_server.services.sites import apply_declaration
-from scanner.declaration import read_declaration
+from consent_server.sites.service import apply_declaration
+from declaration.loader import read_declaration
 from tests.conftest import EXAMPLE, PG_ADMIN_URL, consent_body, make_app, release
 
 TABLES = {
@@ -125,7 +125,7 @@ def test_there_is_one_head_and_every_revision_has_a_downgrade():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from consent_server import MIGRATIONS_DIR
+    from consent_server.app import MIGRATIONS_DIR
 
     config = Config(str(Path(MIGRATIONS_DIR) / "alembic.ini"))
     config.set_main_option("script_location", MIGRATIONS_DIR)

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from consent_server.consent_log.models import ConsentReceipt
 from consent_server.extensions import db
-from consent_server.models import ConsentReceipt, SiteRevision
-from consent_server.services.tokens import create_token
+from consent_server.sites.models import SiteRevision
+from consent_server.sites.tokens import create_token
 from tests.conftest import EXAMPLE, consent_body, demo_app, make_app, release
 
 # A modest, fixed set of cases by default, so a failure reproduces on every run; fuzz harder

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from scanner.declaration import load_declaration, read_declaration
+from declaration.loader import load_declaration, read_declaration
+from declaration.policy_text import build_policy, display_name, render_html, render_markdown
 from scanner.policy import analyze_html, analyze_text
-from scanner.policy.generate import build_policy, display_name, render_html, render_markdown
 from tests.conftest import EXAMPLE
 
 

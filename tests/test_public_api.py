@@ -132,8 +132,8 @@ def test_invalid_consent_is_refused_and_nothing_is_stored(client, demo_site, cha
     body = resp.get_json()
     assert field in orjson.dumps(body["errors"]).decode()
     assert client.get(f"/api/v1/consents/{consent_body()['consent_id']}").status_code == 200
+    from consent_server.consent_log.models import ConsentReceipt
     from consent_server.extensions import db
-    from consent_server.models import ConsentReceipt
 
     with client.application.app_context():
         assert db.session.query(ConsentReceipt).count() == 0

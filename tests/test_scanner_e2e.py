@@ -21,10 +21,10 @@ from typing import Any
 import psutil
 import pytest
 
+from declaration.loader import read_declaration
 from scanner import scan
 from scanner.cli import main
 from scanner.config import ScanConfig
-from scanner.declaration import read_declaration
 from tests.conftest import _missing
 from tests.scanner_site import (
     ADS,

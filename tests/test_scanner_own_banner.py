@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from consent_server.consent_log.models import ConsentReceipt
 from consent_server.extensions import db
-from consent_server.models import ConsentReceipt
 from scanner.api import scan
 from scanner.config import ScanConfig
 from tests.conftest import LiveServer, demo_app, release

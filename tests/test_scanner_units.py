@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from declaration.loader import load_declaration
 from scanner.analyze import Analysis
 from scanner.api import build_report, exit_status
 from scanner.cli import main
@@ -23,7 +24,6 @@ from scanner.crawl import (
     site_of,
     sitemaps_from_robots,
 )
-from scanner.declaration import load_declaration
 from scanner.knowledge import KnowledgeBase
 from scanner.model import (
     BannerInfo,

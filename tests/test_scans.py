@@ -25,18 +25,38 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
+from consent_server.clock import as_utc
 from consent_server.extensions import db
-from consent_server.models import Scan, ScanFinding, ScanItem, ScanSchedule
-from consent_server.services import scans
-from consent_server.services.alerts import (
+from consent_server.scans.alerts import (
     SIGNATURE_HEADER,
     send_pending_alert,
     verify_signature,
     webhook_secret,
 )
-from consent_server.services.sites import apply_declaration
-from consent_server.services.tokens import create_token
-from scanner.declaration import DeclarationError, load_declaration
+from consent_server.scans.models import Scan, ScanFinding, ScanItem, ScanSchedule
+from consent_server.scans.proposals import iso_lifetime, propose_declaration
+from consent_server.scans.queue import (
+    NoScanSettings,
+    Outcome,
+    ScanClaim,
+    claim_scan,
+    create_scan,
+    renew_lease,
+    requeue_stale,
+)
+from consent_server.scans.results import (
+    diff_scans,
+    latest_report,
+    scan_findings,
+    scan_items,
+    store_result,
+)
+from consent_server.scans.retention import purge_scans
+from consent_server.scans.run import execute_scan
+from consent_server.scans.schedule import claim_due, next_run, sync_schedules
+from consent_server.sites.service import apply_declaration
+from consent_server.sites.tokens import create_token
+from declaration.loader import DeclarationError, load_declaration
 from tests.conftest import EXAMPLE
 
 UTC = dt.UTC
@@ -258,10 +278,10 @@ def apply(data: dict[str, Any]) -> None:
 
 def finish(site: str, report: dict[str, Any], trigger: str = "manual") -> int:
     """Queue, claim and store a scan with this report, as a worker would; its id."""
-    scan = scans.create_scan(site, trigger=trigger)
-    claim = scans.claim_scan(scan.id, "test-worker")
-    assert isinstance(claim, scans.ScanClaim)
-    assert scans.store_result(claim, report)
+    scan = create_scan(site, trigger=trigger)
+    claim = claim_scan(scan.id, "test-worker")
+    assert isinstance(claim, ScanClaim)
+    assert store_result(claim, report)
     return scan.id
 
 
@@ -320,62 +340,58 @@ def test_valid_scan_settings_load_with_their_defaults():
 
 def test_cron_is_read_in_the_sites_time_zone_across_daylight_saving():
     # 03:00 in Stockholm is 02:00 UTC in winter and 01:00 UTC in summer (from 29 March 2026).
-    winter = scans.next_run(
-        "0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 3, 27, 12, tzinfo=UTC)
-    )
+    winter = next_run("0 3 * * *", "Europe/Stockholm", dt.datetime(2026, 3, 27, 12, tzinfo=UTC))
     assert winter == dt.datetime(2026, 3, 28, 2, tzinfo=UTC)
-    summer = scans.next_run("0 3 * * *", "Europe/Stockholm", winter)
+    summer = next_run("0 3 * * *", "Europe/Stockholm", winter)
     assert summer == dt.datetime(2026, 3, 29, 1, tzinfo=UTC)
-    assert scans.next_run("0 3 * * 1", "UTC", NOW) == dt.datetime(2026, 11, 23, 3, tzinfo=UTC)
+    assert next_run("0 3 * * 1", "UTC", NOW) == dt.datetime(2026, 11, 23, 3, tzinfo=UTC)
 
 
 def test_a_new_schedule_is_first_due_at_its_next_time(app: Flask):
     with app.app_context():
         apply(declaration(schedule="0 3 * * *", timezone="Europe/Stockholm"))
-        scans.sync_schedules(NOW)
+        sync_schedules(NOW)
         row = db.session.execute(select(ScanSchedule)).scalar_one()
-        assert scans.as_utc(row.next_run_at) == dt.datetime(2026, 11, 21, 2, tzinfo=UTC)
-        assert scans.claim_due(NOW) == []
-        assert scans.claim_due(dt.datetime(2026, 11, 21, 2, tzinfo=UTC)) != []
+        assert as_utc(row.next_run_at) == dt.datetime(2026, 11, 21, 2, tzinfo=UTC)
+        assert claim_due(NOW) == []
+        assert claim_due(dt.datetime(2026, 11, 21, 2, tzinfo=UTC)) != []
 
 
 def test_missed_slots_run_once_when_the_scheduler_comes_back(app: Flask):
     with app.app_context():
         apply(declaration(schedule="0 * * * *"))
-        scans.sync_schedules(NOW - dt.timedelta(days=3))  # then the server was down for 3 days
-        created = scans.claim_due(NOW)
+        sync_schedules(NOW - dt.timedelta(days=3))  # then the server was down for 3 days
+        created = claim_due(NOW)
         assert len(created) == 1
         scan = db.session.get(Scan, created[0])
         assert scan.trigger == "schedule" and scan.status == "queued"
-        assert scans.as_utc(scan.scheduled_for) == NOW - dt.timedelta(days=3) + dt.timedelta(
-            hours=1
-        )
+        assert as_utc(scan.scheduled_for) == NOW - dt.timedelta(days=3) + dt.timedelta(hours=1)
         row = db.session.execute(select(ScanSchedule)).scalar_one()
-        assert scans.as_utc(row.next_run_at) == NOW + dt.timedelta(hours=1)
-        assert scans.claim_due(NOW) == []
+        assert as_utc(row.next_run_at) == NOW + dt.timedelta(hours=1)
+        assert claim_due(NOW) == []
         assert db.session.execute(select(func.count()).select_from(Scan)).scalar_one() == 1
 
 
 def test_a_site_with_a_scan_waiting_gets_no_second_scheduled_scan(app: Flask):
     with app.app_context():
         apply(declaration(schedule="0 * * * *"))
-        scans.sync_schedules(NOW - dt.timedelta(hours=2))
-        assert len(scans.claim_due(NOW - dt.timedelta(minutes=30))) == 1
-        assert scans.claim_due(NOW) == []  # the slot passes; the first scan still waits
+        sync_schedules(NOW - dt.timedelta(hours=2))
+        assert len(claim_due(NOW - dt.timedelta(minutes=30))) == 1
+        assert claim_due(NOW) == []  # the slot passes; the first scan still waits
         assert db.session.execute(select(func.count()).select_from(Scan)).scalar_one() == 1
 
 
 def test_schedules_follow_the_declaration(app: Flask):
     with app.app_context():
         apply(declaration(schedule="0 3 * * *"))
-        scans.sync_schedules(NOW)
+        sync_schedules(NOW)
         apply(declaration(schedule="30 4 * * *", timezone="Europe/Stockholm"))
-        scans.sync_schedules(NOW)
+        sync_schedules(NOW)
         row = db.session.execute(select(ScanSchedule)).scalar_one()
         assert (row.cron, row.timezone) == ("30 4 * * *", "Europe/Stockholm")
-        assert scans.as_utc(row.next_run_at) == dt.datetime(2026, 11, 21, 3, 30, tzinfo=UTC)
+        assert as_utc(row.next_run_at) == dt.datetime(2026, 11, 21, 3, 30, tzinfo=UTC)
         apply(declaration())  # no schedule: manual scans only
-        scans.sync_schedules(NOW)
+        sync_schedules(NOW)
         assert db.session.execute(select(ScanSchedule)).scalar_one_or_none() is None
 
 
@@ -408,9 +424,9 @@ def test_two_schedulers_at_once_never_create_or_run_a_slot_twice(app: Flask):
     with app.app_context():
         for key in keys:
             apply(declaration(key, schedule="*/5 * * * *"))
-        scans.sync_schedules(NOW - dt.timedelta(hours=1))
+        sync_schedules(NOW - dt.timedelta(hours=1))
     # Four schedulers claim the same due slots at the same moment.
-    created = _in_threads(app, 4, lambda: scans.claim_due(NOW))
+    created = _in_threads(app, 4, lambda: claim_due(NOW))
     ids = [i for batch in created for i in batch]
     assert len(ids) == len(set(ids)) == len(keys)
     with app.app_context():
@@ -420,44 +436,40 @@ def test_two_schedulers_at_once_never_create_or_run_a_slot_twice(app: Flask):
         assert sorted(n for _, n in per_site) == [1] * len(keys)
         # Four workers take the same queued scan at once: one of them gets it.
         target = ids[0]
-    claims = _in_threads(app, 4, lambda: scans.claim_scan(target, f"w{threading.get_ident()}", NOW))
-    won = [c for c in claims if isinstance(c, scans.ScanClaim)]
+    claims = _in_threads(app, 4, lambda: claim_scan(target, f"w{threading.get_ident()}", NOW))
+    won = [c for c in claims if isinstance(c, ScanClaim)]
     assert len(won) == 1
-    assert sorted(c.status for c in claims if isinstance(c, scans.Outcome)) == ["busy"] * 3
+    assert sorted(c.status for c in claims if isinstance(c, Outcome)) == ["busy"] * 3
 
 
 def test_a_lost_workers_scan_is_taken_over_and_stored_once(app: Flask):
     with app.app_context():
         app.config.update(SCAN_LEASE_SECONDS=60, SCAN_MAX_ATTEMPTS=2)
         apply(declaration())
-        scan_id = scans.create_scan("demo-shop").id
-        first = scans.claim_scan(scan_id, "worker-a", NOW)
-        assert isinstance(first, scans.ScanClaim) and first.attempt == 1
-        assert (
-            scans.claim_scan(scan_id, "worker-b", NOW + dt.timedelta(seconds=30)).status == "busy"
-        )
-        assert scans.renew_lease(first, NOW + dt.timedelta(seconds=50))
+        scan_id = create_scan("demo-shop").id
+        first = claim_scan(scan_id, "worker-a", NOW)
+        assert isinstance(first, ScanClaim) and first.attempt == 1
+        assert claim_scan(scan_id, "worker-b", NOW + dt.timedelta(seconds=30)).status == "busy"
+        assert renew_lease(first, NOW + dt.timedelta(seconds=50))
         # worker-a stops renewing (it died); after its lease worker-b takes over.
         later = NOW + dt.timedelta(seconds=111)
-        second = scans.claim_scan(scan_id, "worker-b", later)
-        assert isinstance(second, scans.ScanClaim) and second.attempt == 2
+        second = claim_scan(scan_id, "worker-b", later)
+        assert isinstance(second, ScanClaim) and second.attempt == 2
         report = fake_report([cookie("_fbp")], [finding("pre_consent", "high", "_fbp")])
-        assert not scans.store_result(first, report)  # a late result of the lost worker
-        assert not scans.renew_lease(first)
-        assert scans.store_result(second, report)
-        assert not scans.store_result(second, report)  # and never twice
+        assert not store_result(first, report)  # a late result of the lost worker
+        assert not renew_lease(first)
+        assert store_result(second, report)
+        assert not store_result(second, report)  # and never twice
         db.session.expire_all()
         scan = db.session.get(Scan, scan_id)
         assert (scan.status, scan.worker, scan.attempts) == ("done", "worker-b", 2)
         assert db.session.execute(select(func.count()).select_from(ScanFinding)).scalar_one() == 1
         assert db.session.execute(select(func.count()).select_from(ScanItem)).scalar_one() == 1
         # A scan lost as often as SCAN_MAX_ATTEMPTS allows is failed, not run forever.
-        other = scans.create_scan("demo-shop").id
+        other = create_scan("demo-shop").id
         for n, worker in enumerate(("a", "b")):
-            assert isinstance(
-                scans.claim_scan(other, worker, NOW + dt.timedelta(hours=n)), scans.ScanClaim
-            )
-        outcome = scans.claim_scan(other, "c", NOW + dt.timedelta(hours=5))
+            assert isinstance(claim_scan(other, worker, NOW + dt.timedelta(hours=n)), ScanClaim)
+        outcome = claim_scan(other, "c", NOW + dt.timedelta(hours=5))
         assert outcome.status == "finished"
         assert status_of(other) == "failed"
         assert "lost" in db.session.get(Scan, other).error
@@ -467,43 +479,43 @@ def test_stale_scans_are_queued_again_by_the_scheduler(app: Flask):
     with app.app_context():
         app.config.update(SCAN_LEASE_SECONDS=60, SCAN_MAX_ATTEMPTS=2)
         apply(declaration())
-        scan_id = scans.create_scan("demo-shop").id
-        scans.claim_scan(scan_id, "worker-a", NOW)
-        assert scans.requeue_stale(NOW + dt.timedelta(seconds=30)) == []
-        assert scans.requeue_stale(NOW + dt.timedelta(seconds=61)) == [scan_id]
+        scan_id = create_scan("demo-shop").id
+        claim_scan(scan_id, "worker-a", NOW)
+        assert requeue_stale(NOW + dt.timedelta(seconds=30)) == []
+        assert requeue_stale(NOW + dt.timedelta(seconds=61)) == [scan_id]
         assert status_of(scan_id) == "queued"
-        scans.claim_scan(scan_id, "worker-b", NOW + dt.timedelta(seconds=62))
-        assert scans.requeue_stale(NOW + dt.timedelta(seconds=200)) == [scan_id]
+        claim_scan(scan_id, "worker-b", NOW + dt.timedelta(seconds=62))
+        assert requeue_stale(NOW + dt.timedelta(seconds=200)) == [scan_id]
         assert status_of(scan_id) == "failed"
 
 
 def test_a_scan_error_fails_the_scan_and_other_errors_retry_it(app: Flask):
     from scanner.config import ScanError
 
-    def unreachable(claim: scans.ScanClaim) -> dict[str, Any]:
+    def unreachable(claim: ScanClaim) -> dict[str, Any]:
         raise ScanError("no page could be loaded: net::ERR_NAME_NOT_RESOLVED")
 
-    def crash(claim: scans.ScanClaim) -> dict[str, Any]:
+    def crash(claim: ScanClaim) -> dict[str, Any]:
         raise RuntimeError("browser crashed")
 
     with app.app_context():
         app.config.update(SCAN_MAX_ATTEMPTS=2)
         apply(declaration())
-        a = scans.create_scan("demo-shop").id
-        outcome = scans.execute_scan(a, "w", run=unreachable)
+        a = create_scan("demo-shop").id
+        outcome = execute_scan(a, "w", run=unreachable)
         assert (outcome.status, status_of(a)) == ("failed", "failed")
         assert "ERR_NAME_NOT_RESOLVED" in db.session.get(Scan, a).error
-        b = scans.create_scan("demo-shop").id
-        assert scans.execute_scan(b, "w", run=crash).status == "requeued"
+        b = create_scan("demo-shop").id
+        assert execute_scan(b, "w", run=crash).status == "requeued"
         assert status_of(b) == "queued"
-        assert scans.execute_scan(b, "w", run=crash).status == "failed"
+        assert execute_scan(b, "w", run=crash).status == "failed"
         assert status_of(b) == "failed"
-        assert scans.execute_scan(b, "w", run=crash).status == "finished"
+        assert execute_scan(b, "w", run=crash).status == "finished"
 
 
 def test_a_site_without_scan_settings_cannot_be_scanned(app: Flask, demo_site: str):
-    with app.app_context(), pytest.raises(scans.NoScanSettings):
-        scans.create_scan(demo_site)
+    with app.app_context(), pytest.raises(NoScanSettings):
+        create_scan(demo_site)
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -529,7 +541,7 @@ def test_diff_names_new_and_gone_cookies_and_new_and_resolved_findings(app: Flas
         )
         second_report["findings"][0]["page"] = "https://shop.example/other"  # same problem
         second = finish("demo-shop", second_report)
-        diff = scans.diff_scans(db.session.get(Scan, second))
+        diff = diff_scans(db.session.get(Scan, second))
         assert diff["previous"] == first
         assert [c["name"] for c in diff["cookies"]["new"]] == ["_uetsid"]
         assert [c["name"] for c in diff["cookies"]["gone"]] == ["MUID"]
@@ -540,7 +552,7 @@ def test_diff_names_new_and_gone_cookies_and_new_and_resolved_findings(app: Flas
         assert [(f["type"], f["cookie"]) for f in diff["findings"]["resolved"]] == [
             ("pre_consent", "MUID")
         ]
-        assert scans.diff_scans(db.session.get(Scan, first))["previous"] is None
+        assert diff_scans(db.session.get(Scan, first))["previous"] is None
 
 
 def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Flask):
@@ -599,7 +611,7 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
                 ],
             ),
         )
-        text = scans.propose_declaration(db.session.get(Scan, scan_id))
+        text = propose_declaration(db.session.get(Scan, scan_id))
     patch = yaml.safe_load(text)
     entries = {e["name"]: e for e in patch["cookies"]}
     assert set(entries) == {"MUID", "_gcl_au", "csrf", "sid", "_hjSessionStorageTest"}
@@ -641,9 +653,9 @@ def test_hostile_names_from_a_scanned_site_are_stored(app: Flask):
         )
         scan = db.session.get(Scan, scan_id)
         assert scan.status == "done"
-        [item] = scans.scan_items(scan)
+        [item] = scan_items(scan)
         assert item.name.startswith("k\ufffdey") and len(item.name) == 512
-        assert scans.scan_findings(scan)[0].cookie == item.name
+        assert scan_findings(scan)[0].cookie == item.name
 
 
 @pytest.mark.parametrize(
@@ -659,7 +671,7 @@ def test_hostile_names_from_a_scanned_site_are_stored(app: Flask):
     ],
 )
 def test_lifetimes_are_proposed_rounded_up(seconds: float | None, iso: str):
-    assert scans.iso_lifetime(seconds) == iso
+    assert iso_lifetime(seconds) == iso
 
 
 def test_purge_removes_old_scans_but_keeps_each_sites_latest(app: Flask):
@@ -673,8 +685,8 @@ def test_purge_removes_old_scans_but_keeps_each_sites_latest(app: Flask):
         lonely = finish("other-shop", fake_report())
         db.session.execute(update(Scan).values(created_at=NOW - dt.timedelta(days=400)))
         db.session.commit()
-        assert scans.purge_scans(365, NOW, dry_run=True) == 2
-        assert scans.purge_scans(365, NOW) == 2
+        assert purge_scans(365, NOW, dry_run=True) == 2
+        assert purge_scans(365, NOW) == 2
         left = set(db.session.execute(select(Scan.id)).scalars())
         assert left == {old[-1], lonely}
         assert set(db.session.execute(select(ScanFinding.scan_id)).scalars()) == {old[-1]}
@@ -819,7 +831,7 @@ def test_an_unfinished_scan_has_no_report_diff_or_proposal(
 def test_a_signed_report_link_works_without_a_token_until_it_expires(
     app: Flask, client: FlaskClient, scan_api: dict[str, Any]
 ):
-    from consent_server.services.alerts import report_link
+    from consent_server.scans.alerts import report_link
 
     with app.app_context():
         link = report_link(scan_api["second"])
@@ -937,7 +949,7 @@ def test_alerts_tell_only_new_findings_at_or_above_fail_on(
 
 
 def test_webhooks_are_retried_with_backoff_then_given_up(app: Flask):
-    from consent_server.services.alerts import deliver_webhook
+    from consent_server.scans.alerts import deliver_webhook
 
     with app.app_context():
         app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_BACKOFF=0.01, WEBHOOK_ATTEMPTS=4)
@@ -954,7 +966,7 @@ def test_webhooks_are_retried_with_backoff_then_given_up(app: Flask):
 
 
 def test_webhooks_to_private_addresses_are_refused_unless_allowed(app: Flask):
-    from consent_server.services.alerts import deliver_webhook
+    from consent_server.scans.alerts import deliver_webhook
 
     with app.app_context(), WebhookReceiver() as hook:
         result = deliver_webhook(hook.url, b"{}", "s", "d")
@@ -1021,10 +1033,10 @@ def test_scheduler_once_seals_the_consent_log(app: Flask, demo_site: str, client
 def test_the_cookie_policy_includes_what_the_latest_scan_saw(app: Flask):
     with app.app_context():
         apply(declaration())
-        assert scans.latest_report("demo-shop") is None
+        assert latest_report("demo-shop") is None
         finish("demo-shop", fake_report([cookie("_hjSessionUser_1", "analytics", vendor="Hotjar")]))
         finish("demo-shop", fake_report([cookie("_uetvid", "marketing", vendor="Microsoft")]))
-        latest = scans.latest_report("demo-shop")
+        latest = latest_report("demo-shop")
         assert [c["name"] for c in latest["cookies"]] == ["_uetvid"]
     text = app.test_client().get("/api/v1/sites/demo-shop/cookie-policy?lang=en&format=markdown")
     body = text.get_data(as_text=True)

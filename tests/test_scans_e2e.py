@@ -27,12 +27,12 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from consent_server.extensions import db
-from consent_server.models import Scan, ScanFinding, ScanSchedule
-from consent_server.services import scans
-from consent_server.services.alerts import SIGNATURE_HEADER, verify_signature, webhook_secret
-from consent_server.services.sites import apply_declaration
-from consent_server.services.tokens import create_token
-from scanner.declaration import load_declaration
+from consent_server.scans.alerts import SIGNATURE_HEADER, verify_signature, webhook_secret
+from consent_server.scans.models import Scan, ScanFinding, ScanSchedule
+from consent_server.scans.schedule import sync_schedules
+from consent_server.sites.service import apply_declaration
+from consent_server.sites.tokens import create_token
+from declaration.loader import load_declaration
 from tests.conftest import ROOT, _missing, make_app, reset_database
 from tests.scanner_site import ADS, APP_JS, DECLARATION, GIF, RESOLVE, SITE, ScannerSite
 from tests.test_scans import MailSink, WebhookReceiver
@@ -70,7 +70,7 @@ def _slot_passed(app: Flask) -> None:
     with app.app_context():
         now = dt.datetime.now(dt.UTC)
         if not db.session.execute(select(ScanSchedule)).first():
-            scans.sync_schedules(now - dt.timedelta(days=1))
+            sync_schedules(now - dt.timedelta(days=1))
         db.session.execute(update(ScanSchedule).values(next_run_at=now - dt.timedelta(minutes=1)))
         db.session.commit()
 
@@ -197,7 +197,7 @@ def redis_url() -> str:
 
 
 class Worker:
-    """`celery -A consent_server.tasks worker --pool=solo` as a subprocess in its own group."""
+    """`celery -A consent_server.scans.tasks worker --pool=solo` as a subprocess in its own group."""
 
     def __init__(self, name: str, env: dict[str, str], queue: str, log: Path) -> None:
         self.name = f"{name}@scans-test"
@@ -207,7 +207,7 @@ class Worker:
                 [
                     CELERY,
                     "-A",
-                    "consent_server.tasks",
+                    "consent_server.scans.tasks",
                     "worker",
                     "--pool=solo",
                     "-c",
@@ -288,7 +288,7 @@ def celery_setup(
         worker = Worker(name, env, queue, tmp_path / f"{name}.log")
         workers.append(worker)
         with app.app_context():
-            from consent_server.tasks import get_celery
+            from consent_server.scans.tasks import get_celery
 
             worker.wait_ready(get_celery(app).control)
         return worker

@@ -13,8 +13,8 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from consent_server.hosts import host_allowed
-from consent_server.services import tokens
+from consent_server.sites import tokens
+from consent_server.sites.hosts import host_allowed
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,9 +8,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from consent_server import metrics
+from consent_server.consent_log.seals import seal_lag
 from consent_server.extensions import db
 from consent_server.schemas import HealthSchema, JwksSchema
-from consent_server.services.seals import seal_lag
 
 blp = Blueprint("ops", __name__, url_prefix="", description="Operations and keys.")
 

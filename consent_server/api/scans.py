@@ -9,7 +9,25 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from consent_server.api.common import StrictJsonParser, require_token, shown
-from consent_server.schemas import (
+from consent_server.scans.alerts import check_report_link
+from consent_server.scans.models import Scan
+from consent_server.scans.proposals import propose_declaration
+from consent_server.scans.queue import (
+    DONE,
+    NoScanSettings,
+    ScanNotFound,
+    create_scan,
+    dispatch_pending,
+)
+from consent_server.scans.results import (
+    diff_scans,
+    get_scan,
+    list_scans,
+    scan_document,
+    scan_summary,
+    site_key_of,
+)
+from consent_server.scans.schemas import (
     ReportLinkQuerySchema,
     ScanDiffSchema,
     ScanListQuerySchema,
@@ -17,8 +35,8 @@ from consent_server.schemas import (
     ScanSchema,
     ScanSummarySchema,
 )
-from consent_server.services import scans, sites, tokens
-from consent_server.services.alerts import check_report_link
+from consent_server.sites import service as sites
+from consent_server.sites import tokens
 
 blp = Blueprint(
     "scans", __name__, url_prefix="/api/v1", description="Scans; Authorization: Bearer <token>."
@@ -40,7 +58,7 @@ def _site(site: str) -> sites.Site:
         abort(404, message=f"Unknown site {shown(site)}.")
 
 
-def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> scans.Scan:
+def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> Scan:
     """The scan, when the caller's token may see it (or the link is signed, for reports).
 
     A token of another site gets 404, as for a scan that does not exist: scan ids are
@@ -50,8 +68,8 @@ def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> scans.Scan:
         query = ReportLinkQuerySchema().load(request.args.to_dict())
         if check_report_link(scan_id, query.get("expires"), query.get("signature")):
             try:
-                return scans.get_scan(scan_id)
-            except scans.ScanNotFound:
+                return get_scan(scan_id)
+            except ScanNotFound:
                 abort(404, message=f"No scan {scan_id}.")
         if query:
             abort(403, message="The report link is invalid or has expired.")
@@ -62,9 +80,9 @@ def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> scans.Scan:
     if info is None:
         abort(401, message="The token is unknown or revoked.")
     try:
-        scan = scans.get_scan(scan_id)
-        site = scans.site_key_of(scan_id)
-    except scans.ScanNotFound:
+        scan = get_scan(scan_id)
+        site = site_key_of(scan_id)
+    except ScanNotFound:
         scan = site = None
     if scan is None or info.site not in (None, site):
         abort(404, message=f"No scan {scan_id}.")
@@ -73,8 +91,8 @@ def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> scans.Scan:
     return scan
 
 
-def _finished(scan: scans.Scan) -> None:
-    if scan.status != scans.DONE:
+def _finished(scan: Scan) -> None:
+    if scan.status != DONE:
         abort(409, message=f"Scan {scan.id} is {scan.status}: it has no result.")
 
 
@@ -87,18 +105,18 @@ class SiteScans(MethodView):
     @require_token("admin")
     def post(self, site: str) -> dict[str, Any]:
         """Queue a scan with the site's `scan:` settings (to Celery workers when configured)."""
-        from consent_server.tasks import celery_enabled, dispatch_scan
+        from consent_server.scans.tasks import celery_enabled, dispatch_scan
 
         _site(site)
         try:
-            scan = scans.create_scan(site, trigger="api")
-        except scans.NoScanSettings:
+            scan = create_scan(site, trigger="api")
+        except NoScanSettings:
             abort(409, message=f"Site {site!r} has no scan settings: add a `scan:` block.")
         if celery_enabled(current_app):
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             # Sent now; if the broker is down the scheduler sends it on its next pass.
-            scans.dispatch_pending(lambda i: dispatch_scan(app, i), only=scan.id)
-        return scans.scan_summary(scans.get_scan(scan.id))
+            dispatch_pending(lambda i: dispatch_scan(app, i), only=scan.id)
+        return scan_summary(get_scan(scan.id))
 
     @blp.doc(security=BEARER)
     @require_token("auditor")
@@ -107,8 +125,8 @@ class SiteScans(MethodView):
     def get(self, query: dict, site: str) -> dict[str, Any]:
         """The site's scans, newest first."""
         _site(site)
-        rows = scans.list_scans(site, limit=query["limit"], status=query.get("status"))
-        return {"site": site, "scans": [scans.scan_summary(s) for s in rows]}
+        rows = list_scans(site, limit=query["limit"], status=query.get("status"))
+        return {"site": site, "scans": [scan_summary(s) for s in rows]}
 
 
 @blp.route("/scans/<int:scan_id>")
@@ -119,7 +137,7 @@ class ScanResource(MethodView):
     @blp.response(200, ScanSchema)
     def get(self, scan_id: int) -> dict[str, Any]:
         """The scan: state, timing, settings, findings, observed cookies and storage, report."""
-        return scans.scan_document(_scan(scan_id, "auditor"))
+        return scan_document(_scan(scan_id, "auditor"))
 
 
 @blp.route("/scans/<int:scan_id>/report.html")
@@ -153,7 +171,7 @@ class ScanDiff(MethodView):
         """New and gone cookies, new and resolved findings against the site's previous scan."""
         scan = _scan(scan_id, "auditor")
         _finished(scan)
-        return scans.diff_scans(scan)
+        return diff_scans(scan)
 
 
 @blp.route("/scans/<int:scan_id>/proposed-declaration")
@@ -168,7 +186,7 @@ class ProposedDeclaration(MethodView):
         """A YAML patch adding the undeclared cookies with their observed category and lifetime."""
         scan = _scan(scan_id, "auditor")
         _finished(scan)
-        text = scans.propose_declaration(scan)
+        text = propose_declaration(scan)
         response = Response(text, mimetype="application/yaml")
         response.headers["Content-Disposition"] = f'inline; filename="scan-{scan_id}-proposed.yaml"'
         return response

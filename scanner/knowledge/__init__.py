@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from scanner.declaration import parse_duration
+from declaration.durations import parse_duration
 from scanner.observe import public_suffix_list
 
 __all__ = [

@@ -1,0 +1,124 @@
+"""`consent-server log` and `keys`: sealing, export, verification, retention, keys."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from consent_server.cli.common import fail, parse_time
+from consent_server.cli.verify import verify_command
+from declaration.durations import parse_duration
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys of receipts and seals."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Start signing with a new key; old public keys stay published."""
+    from flask import current_app
+
+    kid = current_app.extensions["consent_keys"].rotate()
+    click.echo(f"new signing key {kid}")
+
+
+@keys.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """List the public keys (current first)."""
+    from flask import current_app
+
+    for i, jwk in enumerate(current_app.extensions["consent_keys"].jwks()["keys"]):
+        click.echo(f"{jwk['kid']}{'  (current)' if i == 0 else ''}")
+
+
+# -- log -------------------------------------------------------------------------------------
+
+
+@click.group()
+def log() -> None:
+    """The consent log: seal, export, verify, purge."""
+
+
+log.add_command(verify_command)
+
+
+@log.command("seal")
+@click.option("--site", help="Seal one site only.")
+@with_appcontext
+def log_seal(site: str | None) -> None:
+    """Seal every receipt not yet sealed into signed, chained Merkle roots."""
+    from consent_server.consent_log.seals import seal_all, seal_site
+
+    results = seal_site(site) if site else seal_all()
+    for r in results:
+        click.echo(f"{r.site}: seal {r.sequence} over {r.tree_size} receipts, root {r.root[:16]}")
+    if not results:
+        click.echo("nothing to seal")
+
+
+@log.command("export")
+@click.option("--site", required=True)
+@click.option("--since", help="ISO-8601 date or time (UTC when no offset).")
+@click.option("--until", help="ISO-8601 date or time, exclusive.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--bundle", type=click.Path(dir_okay=False), help="Write a verifiable zip here.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default stdout).")
+@click.option("--no-seal", is_flag=True, help="Do not seal pending receipts first.")
+@with_appcontext
+def log_export(
+    site: str,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    bundle: str | None,
+    output: str | None,
+    no_seal: bool,
+) -> None:
+    """Export a site's receipts as JSONL or CSV, or as an audit bundle (--bundle)."""
+    from consent_server.consent_log import export
+    from consent_server.consent_log.seals import seal_site
+    from consent_server.sites.service import SiteNotFound, get_site
+
+    try:
+        get_site(site)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    if not no_seal:
+        seal_site(site)
+    scope = export.export_scope(site, parse_time(since), parse_time(until))
+    if bundle:
+        manifest = export.write_bundle(scope, bundle)
+        counts = manifest["counts"]
+        click.echo(f"{bundle}: {counts['receipts']} receipts, {counts['seals']} seals", err=True)
+        return
+    if output:
+        with open(output, "wb") as fh:
+            size = export.write_export(scope, fmt, fh)
+        click.echo(f"{output}: {size} bytes", err=True)
+    else:
+        export.write_export(scope, fmt, sys.stdout.buffer)
+
+
+@log.command("purge")
+@click.option("--older-than", required=True, help="ISO-8601 duration, e.g. P36M.")
+@click.option("--site", help="One site only.")
+@click.option("--dry-run", is_flag=True, help="Only count.")
+@with_appcontext
+def log_purge(older_than: str, site: str | None, dry_run: bool) -> None:
+    """Remove personal content of sealed receipts older than a duration; hashes stay."""
+    from consent_server.consent_log.retention import purge_receipts
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        fail(str(exc))
+    count = purge_receipts(age, site, dry_run=dry_run)
+    click.echo(f"{'would purge' if dry_run else 'purged'} {count} receipts older than {older_than}")

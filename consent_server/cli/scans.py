@@ -1,0 +1,272 @@
+"""`consent-server scans` and `scheduler`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+from flask.cli import with_appcontext
+
+from consent_server.cli.common import fail
+
+# -- scans -----------------------------------------------------------------------------------
+
+
+@click.group()
+def scans() -> None:
+    """Scans of sites: run, list, show, diff, propose, purge."""
+
+
+def _scan_or_fail(scan_id: int):  # type: ignore[no-untyped-def]
+    from consent_server.scans.queue import ScanNotFound
+    from consent_server.scans.results import get_scan
+
+    try:
+        return get_scan(scan_id)
+    except ScanNotFound:
+        fail(f"No scan {scan_id}.")
+
+
+def _scan_line(s: dict) -> str:
+    counts = s["finding_counts"] or {}
+    found = " ".join(f"{k} {v}" for k, v in counts.items() if v) or "-"
+    when = s["finished_at"] or s["started_at"] or s["created_at"]
+    return (
+        f"{s['id']:>6} {s['site']:<20} {s['status']:<8} {s['trigger']:<8} "
+        f"{when:%Y-%m-%d %H:%M} {s['pages'] if s['pages'] is not None else '-':>5} pages  "
+        f"{found}" + (f"  ({s['error'][:60]})" if s["error"] else "")
+    )
+
+
+@scans.command("run")
+@click.argument("site")
+@click.option(
+    "--queue", "queue_only", is_flag=True, help="Only queue it (for the scheduler or workers)."
+)
+@with_appcontext
+def scans_run(site: str, queue_only: bool) -> None:
+    """Scan SITE now with its declared settings; exit 1 on findings at or above fail_on."""
+    from flask import current_app
+
+    from consent_server.scans.queue import DONE, NoScanSettings, create_scan, dispatch_pending
+    from consent_server.scans.results import get_scan, scan_summary
+    from consent_server.scans.run import execute_scan
+    from consent_server.scans.scheduler import worker_name
+    from consent_server.scans.tasks import celery_enabled, dispatch_scan
+    from consent_server.sites.service import SiteNotFound
+
+    try:
+        scan = create_scan(site, trigger="manual")
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    except NoScanSettings:
+        fail(f"Site {site!r} has no scan settings: add a `scan:` block to its declaration.")
+    scan_id = scan.id
+    if celery_enabled(current_app):
+        app = current_app._get_current_object()
+        sent = dispatch_pending(lambda i: dispatch_scan(app, i), only=scan_id)
+        click.echo(f"scan {scan_id} queued" + ("" if sent else " (the scheduler will send it)"))
+        return
+    if queue_only:
+        click.echo(f"scan {scan_id} queued; `consent-server scheduler` runs it")
+        return
+    click.echo(f"scan {scan_id}: scanning {scan.settings['url']} ...", err=True)
+    outcome = execute_scan(scan_id, worker_name("cli"))
+    row = get_scan(scan_id)
+    summary = scan_summary(row)
+    click.echo(_scan_line(summary))
+    if outcome.status != DONE:
+        fail(f"scan {scan_id} {outcome.status}: {row.error or outcome.error}", 2)
+    threshold = (row.settings or {}).get("fail_on", "high")
+    from scanner.api import exit_status
+
+    sys.exit(exit_status(row.report, threshold))
+
+
+@scans.command("list")
+@click.argument("site", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@with_appcontext
+def scans_list(site: str | None, limit: int) -> None:
+    """List scans, newest first (of SITE, or of every site) and the scan schedules."""
+    from consent_server.clock import as_utc
+    from consent_server.scans.results import list_scans, scan_summary
+    from consent_server.scans.schedule import schedules
+    from consent_server.sites.service import SiteNotFound
+
+    try:
+        rows = list_scans(site, limit=limit)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    if not rows:
+        click.echo("No scans yet: consent-server scans run SITE")
+    for row in rows:
+        click.echo(_scan_line(scan_summary(row)))
+    for key, sched in schedules():
+        if site in (None, key):
+            due = as_utc(sched.next_run_at)
+            click.echo(
+                f"schedule {key}: {sched.cron!r} ({sched.timezone}), next {due:%Y-%m-%d %H:%M} UTC"
+            )
+
+
+@scans.command("show")
+@click.argument("scan_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Everything as JSON, report included.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@with_appcontext
+def scans_show(scan_id: int, as_json: bool, html: str | None) -> None:
+    """Show a scan: state, timing and findings."""
+    from consent_server.scans.results import scan_document
+
+    scan = _scan_or_fail(scan_id)
+    doc = scan_document(scan)
+    if html:
+        if not scan.report:
+            fail(f"Scan {scan_id} is {scan.status}: it has no report.")
+        from scanner.report.html import render_html
+
+        with open(html, "w", encoding="utf-8") as fh:
+            fh.write(render_html(scan.report))
+        click.echo(f"{html}: HTML report", err=True)
+    if as_json:
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
+        return
+    click.echo(_scan_line(doc))
+    click.echo(f"  url {doc['url']}  attempts {doc['attempts']}  worker {doc['worker'] or '-'}")
+    if doc["alert"]:
+        click.echo(
+            f"  alert {doc['alert']['state']}: {orjson.dumps(doc['alert']['result']).decode()}"
+        )
+    for f in doc["findings"]:
+        click.echo(f"  [{f['severity']}] {f['type']}: {f['message']}")
+
+
+@scans.command("diff")
+@click.argument("scan_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def scans_diff(scan_id: int, as_json: bool) -> None:
+    """What changed since the site's previous scan: cookies and findings."""
+    from consent_server.scans.results import ScanNotFinished, diff_scans
+
+    try:
+        diff = diff_scans(_scan_or_fail(scan_id))
+    except ScanNotFinished:
+        fail(f"Scan {scan_id} has no result.")
+    if as_json:
+        click.echo(orjson.dumps(diff, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"scan {scan_id} against {diff['previous'] or 'nothing (first scan)'}")
+    for label, items in (
+        ("+ cookie", diff["cookies"]["new"]),
+        ("- cookie", diff["cookies"]["gone"]),
+    ):
+        for i in items:
+            click.echo(f"{label} {i['name']} ({i['kind']}, {i['domain']}, {i['category']})")
+    for label, items in (
+        ("+ finding", diff["findings"]["new"]),
+        ("- finding", diff["findings"]["resolved"]),
+    ):
+        for f in items:
+            click.echo(f"{label} [{f['severity']}] {f['message']}")
+
+
+@scans.command("propose")
+@click.argument("scan_id", type=int)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="File (default stdout).")
+@with_appcontext
+def scans_propose(scan_id: int, output: str | None) -> None:
+    """A YAML patch adding the undeclared cookies the scan saw, for the owner to review."""
+    from consent_server.scans.proposals import propose_declaration
+    from consent_server.scans.results import ScanNotFinished
+
+    try:
+        text = propose_declaration(_scan_or_fail(scan_id))
+    except ScanNotFinished:
+        fail(f"Scan {scan_id} has no result.")
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@scans.command("purge")
+@click.option(
+    "--older-than-days",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Default: CONSENT_SCAN_RETENTION_DAYS.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count.")
+@with_appcontext
+def scans_purge(older_than_days: float | None, dry_run: bool) -> None:
+    """Delete finished scans older than the retention period (each site's latest stays)."""
+    from flask import current_app
+
+    from consent_server.scans.retention import purge_scans
+
+    days = older_than_days or float(current_app.config["SCAN_RETENTION_DAYS"] or 0)
+    if days <= 0:
+        fail("No retention period: pass --older-than-days or set CONSENT_SCAN_RETENTION_DAYS.")
+    count = purge_scans(days, dry_run=dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {count} scans older than {days:g} days")
+
+
+@scans.command("webhook-secret")
+@click.argument("site")
+@with_appcontext
+def scans_webhook_secret(site: str) -> None:
+    """Print the secret SITE's webhook receiver checks X-Consent-Signature with."""
+    from consent_server.scans.alerts import webhook_secret
+    from consent_server.sites.service import SiteNotFound, get_site
+
+    try:
+        get_site(site)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    click.echo(webhook_secret(site))
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    help="Seconds between passes (CONSENT_SCHEDULER_INTERVAL).",
+)
+@click.option(
+    "--seal-interval",
+    type=click.FloatRange(min=1),
+    help="Seconds between seals (CONSENT_SEAL_INTERVAL).",
+)
+@click.option("--no-seal", is_flag=True, help="Do not seal the consent log.")
+@with_appcontext
+def scheduler(
+    once: bool, interval: float | None, seal_interval: float | None, no_seal: bool
+) -> None:
+    """Run scheduled scans on time (here, or on Celery workers) and seal the consent log."""
+    import logging
+
+    from flask import current_app
+
+    from consent_server.scans import scheduler as sched
+
+    app = current_app._get_current_object()
+    if once:
+        report = sched.run_once(app, seal_log=not no_seal)
+        click.echo(
+            f"created {len(report.created)}, dispatched {len(report.dispatched)}, "
+            f"requeued {len(report.requeued)}, sealed {report.sealed}, purged {report.purged}"
+        )
+        for outcome in report.ran:
+            click.echo(
+                f"scan {outcome.scan_id}: {outcome.status}"
+                + (f" ({outcome.error})" if outcome.error else "")
+            )
+        return
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sched.run_forever(app, interval=interval, seal_interval=seal_interval, seal_log=not no_seal)

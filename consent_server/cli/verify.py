@@ -1,0 +1,44 @@
+"""`consent-server log verify`: the auditor's offline check, which needs neither Flask nor a database."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import orjson
+
+from consent_server.cli.common import fail
+
+
+@click.command("verify")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seals", type=click.Path(exists=True, dir_okay=False), help="Seals (JSONL).")
+@click.option("--jwks", type=click.Path(exists=True, dir_okay=False), help="Trusted keys.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also fail when some receipts are not sealed or a bundle's manifest is not signed.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes (default: one per core, at most 4, for an export over 16 MB; 1: none).",
+)
+def verify_command(
+    path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool, jobs: int | None
+) -> None:
+    """Verify an export offline; exit 1 when anything was modified, removed, inserted or reordered."""
+    from consent_server.consent_log.verify.bundle import verify_path
+
+    try:
+        report = verify_path(path, seals=seals, jwks=jwks, jobs=jobs)
+    except (ValueError, KeyError, OSError) as exc:
+        fail(f"Cannot verify {path}: {exc}")
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(report.summary())
+    unproven = report.unsealed or (report.bundle and not report.manifest_kid)
+    if not report.ok or (strict and unproven):
+        sys.exit(1)

@@ -1,0 +1,66 @@
+"""Receipts and the seals over them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from consent_server.extensions import BigId, db
+
+
+class ConsentReceipt(db.Model):
+    """One consent event, append-only; `record` holds the exact canonical JSON that is hashed."""
+
+    __tablename__ = "consent_receipts"
+    __table_args__ = (
+        Index("ix_consent_receipts_site_recorded", "site_id", "recorded_at"),
+        Index("ix_consent_receipts_site_seal", "site_id", "seal_id", "leaf_index"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    receipt_id: Mapped[str] = mapped_column(String(36), unique=True)
+    consent_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    revision_id: Mapped[int] = mapped_column(ForeignKey("site_revisions.id"))
+    method: Mapped[str] = mapped_column(String(16))
+    decisions: Mapped[dict[str, bool]] = mapped_column(JSON)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    record: Mapped[str | None] = mapped_column(Text, nullable=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    seal_id: Mapped[int | None] = mapped_column(ForeignKey("seals.id"), nullable=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Seal(db.Model):
+    """A signed Merkle root over a batch of receipts, chained to the site's previous seal."""
+
+    __tablename__ = "seals"
+    __table_args__ = (UniqueConstraint("site_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    tree_size: Mapped[int] = mapped_column(Integer)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seal_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str] = mapped_column(String(64))
+    leaves: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

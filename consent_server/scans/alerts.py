@@ -1,0 +1,346 @@
+"""Alerts on a scan's new findings: a signed JSON webhook and an e-mail, with retries.
+
+A scan alerts when it has findings at or above the site's `scan.fail_on` that its previous
+scan did not have. The webhook body is signed with HMAC-SHA256 under a per-site secret,
+derived from one server secret (CONSENT_WEBHOOK_SECRET, else a random one kept in the key
+folder), so the secret of one site tells nothing about another's:
+
+    site secret = hex(HMAC-SHA256(server secret, "consent-webhook:" + site key))
+    X-Consent-Signature: sha256=hex(HMAC-SHA256(site secret, raw body))
+
+`consent-server scans webhook-secret SITE` prints a site's secret for its receiver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import smtplib
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+from flask import current_app
+from sqlalchemy import update
+
+from consent_server.clock import as_utc
+from consent_server.extensions import db
+from consent_server.scans.models import Scan
+from consent_server.scans.results import diff_scans
+from consent_server.tx import transaction
+from declaration.constants import SEVERITIES
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Consent-Signature"
+EVENT = "scan.new_findings"
+SECRET_FILE = "webhook.secret"  # noqa: S105 - a file name
+
+
+# -- secrets and signed links ----------------------------------------------------------------
+
+
+def server_secret() -> bytes:
+    """CONSENT_WEBHOOK_SECRET, else a random secret created once in the key folder (0600)."""
+    configured = current_app.config.get("WEBHOOK_SECRET")
+    if configured:
+        return str(configured).encode()
+    path = Path(current_app.config["KEYS_DIR"]) / SECRET_FILE
+    try:
+        return path.read_text().strip().encode()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        # Exclusive creation: several processes starting at once agree on one secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        time.sleep(0.05)  # the winner is writing it
+        return path.read_text().strip().encode()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip().encode()
+
+
+def _derive(label: str) -> bytes:
+    return hmac.new(server_secret(), label.encode(), hashlib.sha256).hexdigest().encode()
+
+
+def webhook_secret(site_key: str) -> str:
+    """The secret a site's webhook receiver checks signatures with."""
+    return _derive(f"consent-webhook:{site_key}").decode()
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Consent-Signature value of a body: sha256=<hex HMAC-SHA256>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, header: str, secret: str) -> bool:
+    """Whether a signature header matches the body (constant time)."""
+    return hmac.compare_digest(sign(body, secret), header or "")
+
+
+def _link_signature(scan_id: int, expires: int) -> str:
+    return hmac.new(
+        _derive("consent-report-link"), f"{scan_id}:{expires}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def public_url(path: str) -> str:
+    """An absolute link under CONSENT_PUBLIC_URL (the path alone when it is not set)."""
+    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+    return base + path
+
+
+def report_link(scan_id: int, now: dt.datetime | None = None) -> str:
+    """A link to the scan's HTML report that works without a token until it expires."""
+    now = now or dt.datetime.now(dt.UTC)
+    days = float(current_app.config["REPORT_LINK_DAYS"])
+    expires = int((now + dt.timedelta(days=days)).timestamp())
+    query = urlencode({"expires": expires, "signature": _link_signature(scan_id, expires)})
+    return public_url(f"/api/v1/scans/{scan_id}/report.html?{query}")
+
+
+def check_report_link(scan_id: int, expires: str | None, signature: str | None) -> bool:
+    """Whether a signed report link is genuine and not expired."""
+    if not expires or not signature or not expires.isdigit() or len(expires) > 12:
+        return False
+    if int(expires) < time.time():
+        return False
+    return hmac.compare_digest(_link_signature(scan_id, int(expires)), signature)
+
+
+# -- the alert -------------------------------------------------------------------------------
+
+
+def _new_findings(scan: Scan) -> tuple[list[dict[str, Any]], int | None]:
+    threshold = (scan.settings or {}).get("fail_on", "high")
+    diff = diff_scans(scan)
+    rank = SEVERITIES.index(threshold)
+    new = [f for f in diff["findings"]["new"] if SEVERITIES.index(f["severity"]) >= rank]
+    return new, diff["previous"]
+
+
+def alert_payload(scan: Scan, delivery: str | None = None) -> dict[str, Any]:
+    """The webhook body: what is new, with links to the report and the diff."""
+    new, previous = _new_findings(scan)
+    settings = scan.settings or {}
+    return {
+        "event": EVENT,
+        "delivery": delivery or str(uuid.uuid4()),
+        "sent_at": dt.datetime.now(dt.UTC).isoformat(),
+        "site": scan.site.key,
+        "site_name": scan.site.name,
+        "scan": {
+            "id": scan.id,
+            "url": settings.get("url"),
+            "trigger": scan.trigger,
+            "finished_at": (as_utc(scan.finished_at) or dt.datetime.now(dt.UTC)).isoformat(),
+            "previous": previous,
+            "finding_counts": scan.finding_counts,
+        },
+        "fail_on": settings.get("fail_on", "high"),
+        "new_findings": [
+            {k: f[k] for k in ("type", "severity", "message", "cookie", "domain", "phase", "page")}
+            for f in new
+        ],
+        "report_url": report_link(scan.id),
+        "scan_url": public_url(f"/api/v1/scans/{scan.id}"),
+        "diff_url": public_url(f"/api/v1/scans/{scan.id}/diff"),
+    }
+
+
+def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of the alert e-mail."""
+    new = payload["new_findings"]
+    subject = (
+        f"[consent] {payload['site']}: {len(new)} new finding{'s' if len(new) != 1 else ''} "
+        f"at or above {payload['fail_on']}"
+    )
+    scan = payload["scan"]
+    lines = [
+        f"The scan {scan['id']} of {payload['site_name']} ({scan['url']}) found "
+        + (
+            f"problems that scan {scan['previous']} did not have:"
+            if scan["previous"]
+            else "these problems (its first scan):"
+        ),
+        "",
+    ]
+    for f in new:
+        where = f" on {f['page']}" if f.get("page") else ""
+        lines.append(f"- [{f['severity']}] {f['message']}{where}")
+    lines += [
+        "",
+        f"Report: {payload['report_url']}",
+        f"What changed since the previous scan: {payload['diff_url']}",
+        "",
+        "-- the consent manager's scheduled scans",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def send_pending_alert(scan_id: int) -> dict[str, Any] | None:
+    """Send the scan's alert once, if it has one pending; record what each channel did."""
+    with transaction():
+        won = db.session.execute(
+            update(Scan)
+            .where(Scan.id == scan_id, Scan.alert_state == "pending")
+            .values(alert_state="sending")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if not won:
+        return None
+    scan = db.session.get(Scan, scan_id)
+    db.session.refresh(scan)
+    alerts = (scan.settings or {}).get("alerts") or {}
+    result: dict[str, Any] = {}
+    try:
+        payload = alert_payload(scan)
+        result["new_findings"] = len(payload["new_findings"])
+        if alerts.get("webhook"):
+            body = orjson.dumps(payload)
+            result["webhook"] = deliver_webhook(
+                alerts["webhook"], body, webhook_secret(scan.site.key), payload["delivery"]
+            )
+        if alerts.get("email"):
+            subject, text = alert_text(payload)
+            result["email"] = send_email(alerts["email"], subject, text)
+    except Exception as exc:  # never lose the record of an attempt
+        log.exception("scan %s: alert failed", scan_id)
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    channels = [v for k, v in result.items() if k in ("webhook", "email")]
+    ok = bool(channels) and all(c.get("ok") for c in channels) and "error" not in result
+    db.session.rollback()
+    with transaction():
+        db.session.execute(
+            update(Scan)
+            .where(Scan.id == scan_id)
+            .values(alert_state="sent" if ok else "failed", alert_result=result)
+            .execution_options(synchronize_session=False)
+        )
+    return result
+
+
+# -- channels --------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook is never followed to another address (that would bypass the target check)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _check_target(url: str) -> str | None:
+    """Why the webhook URL may not be called, or None."""
+    if current_app.config.get("WEBHOOK_ALLOW_PRIVATE"):
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host}: {exc.strerror}"
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not ip.is_global:
+            return (
+                f"{host} resolves to {ip}, not a public address "
+                "(set CONSENT_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
+            )
+    return None
+
+
+def deliver_webhook(url: str, body: bytes, secret: str, delivery: str) -> dict[str, Any]:
+    """POST the signed body; retry network errors, 408, 429 and 5xx with exponential backoff."""
+    conf = current_app.config
+    attempts = max(1, int(conf["WEBHOOK_ATTEMPTS"]))
+    backoff = float(conf["WEBHOOK_BACKOFF"])
+    refused = _check_target(url)
+    if refused:
+        log.warning("webhook %s refused: %s", url, refused)
+        return {"ok": False, "attempts": 0, "error": refused}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "consent-manager-webhook/1",
+        "X-Consent-Event": EVENT,
+        "X-Consent-Delivery": delivery,  # the same on every retry: receivers can deduplicate
+        SIGNATURE_HEADER: sign(body, secret),
+    }
+    error = None
+    for attempt in range(1, attempts + 1):
+        # The scheme is http(s): the declaration schema allows nothing else.
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            with _opener.open(request, timeout=float(conf["WEBHOOK_TIMEOUT"])) as response:
+                return {"ok": True, "status": response.status, "attempts": attempt}
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+            if exc.code < 500 and exc.code not in (408, 429):
+                return {"ok": False, "status": exc.code, "attempts": attempt, "error": error}
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        if attempt < attempts:
+            time.sleep(backoff * 2 ** (attempt - 1))
+    log.warning("webhook %s failed after %s attempts: %s", url, attempts, error)
+    return {"ok": False, "attempts": attempts, "error": error}
+
+
+def send_email(recipients: list[str], subject: str, text: str) -> dict[str, Any]:
+    """Send a plain-text e-mail over SMTP (CONSENT_SMTP_*); retry temporary failures."""
+    conf = current_app.config
+    if not conf.get("SMTP_HOST") or not conf.get("SMTP_FROM"):
+        return {
+            "ok": False,
+            "attempts": 0,
+            "error": "CONSENT_SMTP_HOST and CONSENT_SMTP_FROM are not set",
+        }
+    message = EmailMessage()
+    message["From"] = conf["SMTP_FROM"]
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message.set_content(text)
+    attempts = max(1, int(conf["WEBHOOK_ATTEMPTS"]))
+    error = None
+    for attempt in range(1, attempts + 1):
+        try:
+            with smtplib.SMTP(
+                conf["SMTP_HOST"], int(conf["SMTP_PORT"]), timeout=float(conf["SMTP_TIMEOUT"])
+            ) as smtp:
+                if conf.get("SMTP_STARTTLS"):
+                    smtp.starttls()
+                if conf.get("SMTP_USER"):
+                    smtp.login(conf["SMTP_USER"], conf.get("SMTP_PASSWORD") or "")
+                refused = smtp.send_message(message)
+            return {"ok": True, "attempts": attempt, "refused": sorted(refused)}
+        except smtplib.SMTPResponseException as exc:
+            error = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            if exc.smtp_code < 400 or exc.smtp_code >= 500:
+                return {"ok": False, "attempts": attempt, "error": error}
+        except smtplib.SMTPRecipientsRefused as exc:
+            return {
+                "ok": False,
+                "attempts": attempt,
+                "error": f"recipients refused: {sorted(exc.recipients)}",
+            }
+        except (smtplib.SMTPException, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if attempt < attempts:
+            time.sleep(float(conf["WEBHOOK_BACKOFF"]) * 2 ** (attempt - 1))
+    return {"ok": False, "attempts": attempts, "error": error}

@@ -1,1 +1,0 @@
-"""Business logic; each public function owns its transaction."""

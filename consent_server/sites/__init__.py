@@ -1,0 +1,1 @@
+"""Sites: declarations applied as revisions, the banner's configuration, the cookie-policy page, API tokens."""

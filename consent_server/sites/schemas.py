@@ -1,0 +1,63 @@
+"""Request and response schemas of the sites area."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from consent_server.schemas import _In
+from declaration.constants import SITE_KEY_RE
+from declaration.schema import FullMatch
+
+
+class SitePathSchema(_In):
+    """The site key in a URL."""
+
+    site = fields.String(required=True, validate=FullMatch(SITE_KEY_RE))
+
+
+class ConfigQuerySchema(_In):
+    """Query of the banner configuration."""
+
+    lang = fields.String(validate=validate.Length(max=35))
+
+
+class BannerConfigSchema(Schema):
+    """The banner configuration of one revision in one language."""
+
+    site = fields.String()
+    name = fields.String()
+    revision = fields.Integer()
+    revision_hash = fields.String()
+    language = fields.String()
+    languages = fields.List(fields.String())
+    policy_url = fields.String(allow_none=True)
+    consent_lifetime = fields.String()
+    consent_lifetime_days = fields.Integer()
+    categories = fields.List(fields.Dict())
+    cookies = fields.List(fields.Dict())
+    texts = fields.Dict()
+
+
+class ApplyResultSchema(Schema):
+    """What applying a declaration did."""
+
+    site = fields.String()
+    created = fields.Boolean()
+    revision = fields.Integer()
+    new_revision = fields.Boolean()
+    changed = fields.Boolean()
+
+
+class SiteSchema(Schema):
+    """A site with its current revision."""
+
+    site = fields.String()
+    name = fields.String()
+    domains = fields.List(fields.String())
+    scan = fields.Dict(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    revision = fields.Integer(allow_none=True)
+    revision_hash = fields.String(allow_none=True)
+    revision_created_at = fields.DateTime(allow_none=True)
+    declaration = fields.Dict(allow_none=True)

@@ -1,0 +1,73 @@
+"""Limits and vocabularies of the declaration file, defined once."""
+
+from __future__ import annotations
+
+import re
+
+SITE_KEY_RE = r"^[a-z0-9-]{3,64}$"
+CATEGORY_KEY_RE = r"^[a-z][a-z0-9_-]{0,31}$"
+LANGUAGE_RE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+HOSTNAME_RE = re.compile(
+    r"^(\*\.)?(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+TEXT_KEYS = (
+    "title",
+    "body",
+    "accept_all",
+    "reject_all",
+    "settings",
+    "save",
+    "close",
+    "policy_link",
+    "settings_title",
+    "settings_body",
+    "always_on",
+    "cookie_settings",
+    "consent_id",
+    "download_receipt",
+    "choice_date",
+    "gpc_note",
+    "blocked",
+    "allow",
+    "col_name",
+    "col_provider",
+    "col_lifetime",
+    "col_purpose",
+    "session",
+)
+GOOGLE_CONSENT_TYPES = (
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+)
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+PHASES = ("pre-consent", "after-reject", "after-accept")
+MAX_TEXT = 5000
+
+# The parts of a declaration a visitor is shown: a change here is a new revision and means
+# visitors are asked again. Domains and scan settings are operational and change in place.
+REVISION_FIELDS = (
+    "name",
+    "policy_url",
+    "default_language",
+    "languages",
+    "consent_lifetime",
+    "categories",
+    "cookies",
+    "texts",
+)
+
+
+CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+# A --resolve host pattern: a host name in which "*" may stand for any part (as in Chromium's
+# host-resolver rules). Spaces and commas would smuggle extra rules into Chromium's flag.
+RESOLVE_HOST_RE = r"^[A-Za-z0-9*]([A-Za-z0-9*.-]{0,252})$"
+
+
+MAX_URL = 2048
