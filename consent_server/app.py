@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consent_server.config import DefaultConfig
-from consent_server.extensions import db, limiter, migrate, rest_api
+from consent_server.errors import json_error
+from consent_server.extensions import db, migrate, rest_api
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -59,9 +60,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    limiter.init_app(app)
     rest_api.init_app(app)
 
+    from consent_server.consent_log.admission import ConsentGate
     from consent_server.consent_log.keys import KeyStore
     from consent_server.consent_log.models import ConsentReceipt
     from consent_server.consent_log.receipts import RECEIPT_COLUMNS
@@ -75,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             RECEIPT_COLUMNS,
             timeout=float(app.config["COMMIT_TIMEOUT"]),
         )
+    app.extensions["consent_gate"] = ConsentGate(app)
 
     from consent_server.api import consents as public
     from consent_server.api import ops, scans
@@ -170,58 +172,3 @@ def _register_error_handlers(app: Flask) -> None:
             raise exc
         app.logger.exception("unhandled error on %s", request.path)
         return json_error(InternalServerError("Internal error."))
-
-
-# Shown when a refusal carries no message of its own (404 routes, 405, 413, webargs errors).
-ERROR_MESSAGES = {
-    400: "The request is malformed.",
-    401: "Authentication is required.",
-    403: "Not allowed.",
-    404: "No such resource.",
-    405: "This method is not allowed here.",
-    413: "The request body is too large.",
-    414: "The URL is too long.",
-    415: "Unsupported Content-Type.",
-    422: "The request is invalid; see errors.",
-    429: "Too many requests; slow down.",
-}
-
-
-def json_error(exc: HTTPException) -> tuple[dict, int, dict]:
-    """The contract's error body {code, status, message, errors?} for any HTTP error."""
-    payload, code, headers = rest_api.handle_http_exception(exc)
-    if "message" not in payload:
-        errors = payload.get("errors")
-        if (
-            code in (400, 422)
-            and isinstance(errors, dict)
-            and errors.get("json") == ["Invalid JSON body."]
-        ):
-            payload["message"] = "Malformed JSON body."
-        elif code == 422 and isinstance(errors, dict) and errors:
-            payload["message"] = _validation_message(errors)
-        elif code == 429:
-            payload["message"] = f"Too many requests: the limit is {exc.description}."
-        else:
-            payload["message"] = ERROR_MESSAGES.get(code) or exc.description or exc.name
-    # Keep Allow (405), Retry-After (429/503) and the like; the body is JSON.
-    extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-    extra.update(headers or {})
-    return payload, code, extra
-
-
-def _validation_message(errors: dict[str, Any]) -> str:
-    """One line naming the invalid fields of webargs' {location: {field: [messages]}}."""
-    parts = []
-    for where, fields in errors.items():
-        if not isinstance(fields, dict):
-            parts.append(f"invalid {where}")
-            continue
-        names = [str(name) for name in fields if name != "_schema"]
-        if "_schema" in fields and not names:
-            kind = "JSON body" if where == "json" else where
-            parts.append(f"the {kind} must be an object")
-        else:
-            parts.append(f"invalid {where} field(s): {', '.join(names)}")
-    text = "; ".join(parts)
-    return text[:1].upper() + text[1:] + "."

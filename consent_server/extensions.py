@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -21,7 +19,6 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 rest_api = Api()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 # BIGINT on PostgreSQL, but INTEGER on SQLite so the column stays an auto-incrementing rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")

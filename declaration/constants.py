@@ -44,8 +44,11 @@ GOOGLE_CONSENT_TYPES = (
     "personalization_storage",
     "security_storage",
 )
+# Defined here once; the server, the scanner and its reports all use these.
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 PHASES = ("pre-consent", "after-reject", "after-accept")
+# The purpose categories a declaration knows by default, in the order they are shown.
+PURPOSES = ("necessary", "preferences", "analytics", "marketing")
 MAX_TEXT = 5000
 
 # The parts of a declaration a visitor is shown: a change here is a new revision and means

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from declaration.constants import PURPOSES
 from declaration.durations import parse_duration
 
-CATEGORY_ORDER = ("necessary", "preferences", "analytics", "marketing")
+CATEGORY_ORDER = PURPOSES
 
 TEXTS: dict[str, dict[str, Any]] = {
     "sv": {

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from declaration.constants import SEVERITIES
 from declaration.durations import parse_duration
 from declaration.loader import Declaration
 from scanner.classify import classify, party
 from scanner.model import (
-    SEVERITIES,
     Classification,
     CookieEvent,
     CookieReport,

@@ -8,12 +8,55 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from declaration.constants import PHASES, SEVERITIES
+from scanner import __version__
 from scanner.config import ScanConfig, ScanError
-from scanner.model import PHASES, SEVERITIES
 
 EPILOG = """exit status: 0 no finding at or above --fail-on, 1 findings, 2 usage or scan error.
 other commands: cookie-scan check-declaration FILE
-                cookie-scan policy URL|FILE [--json]   (what a privacy policy declares)"""
+                cookie-scan policy URL|FILE [--json [FILE]]   (what a privacy policy declares)"""
+
+STDOUT = "-"
+
+
+def add_json_option(parser: Any, what: str) -> None:
+    """`--json [FILE]`, as in consent-server: JSON to FILE, or to stdout without FILE or with '-'."""
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const=STDOUT,
+        metavar="FILE",
+        help=f"write {what} as JSON to FILE, or to stdout (and nothing else there) "
+        "without FILE or with '-'",
+    )
+
+
+def _argument_or_json(parser: argparse.ArgumentParser, args: argparse.Namespace, name: str) -> None:
+    """The required argument `name`, which argparse holds optional so that a value `--json`
+    took is the argument when it is missing: `--json URL` is `URL --json`."""
+    if getattr(args, name) is not None:
+        return
+    if args.json not in (None, STDOUT):
+        setattr(args, name, args.json)
+        args.json = STDOUT
+        return
+    parser.error(f"the following arguments are required: {name}")
+
+
+def _usage_requires(parser: argparse.ArgumentParser, name: str) -> None:
+    """Show the argument `name` in the usage as the required argument it is."""
+    usage = parser.format_usage().removeprefix("usage: ").rstrip("\n")
+    parser.usage = usage.replace(f" [{name}]", f" {name}")
+
+
+def write_json(data: Any, target: str) -> None:
+    """Write `data` as indented JSON (UTF-8, one final newline) to a file, or to stdout for '-'."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    if target == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        Path(target).write_text(text, encoding="utf-8")
 
 
 def _resolve_arg(values: list[str]) -> dict[str, str]:
@@ -35,7 +78,8 @@ def scan_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", help="start URL (http or https)")
+    p.add_argument("url", nargs="?", help="start URL (http or https)")
+    p.add_argument("--version", action="version", version=f"cookie-scan, version {__version__}")
     g = p.add_argument_group("browser")
     g.add_argument("--engine", choices=["playwright", "selenium"], default="playwright")
     g.add_argument("--chromium", help="Chromium binary (default: system chromium)")
@@ -82,10 +126,11 @@ def scan_parser() -> argparse.ArgumentParser:
         help="the site's privacy policy (Swedish or English; a URL is loaded in the browser)",
     )
     k.add_argument("--knowledge", metavar="FILE", help="Open Cookie Database CSV to add")
-    k.add_argument("--json", metavar="FILE", help="write the JSON report ('-' for stdout)")
+    add_json_option(k, "the report")
     k.add_argument("--html", metavar="FILE", help="write the HTML report")
     k.add_argument("--fail-on", choices=SEVERITIES, default="high")
     k.add_argument("--quiet", action="store_true", help="no progress display")
+    _usage_requires(p, "url")
     return p
 
 
@@ -114,10 +159,14 @@ def _progress(quiet: bool) -> Any:
     return plain
 
 
-def print_summary(report: dict[str, Any]) -> None:
-    """Findings first, then the counts, on stdout."""
+def print_summary(report: dict[str, Any], out: Any = None) -> None:
+    """The counts, each phase, the policy and the findings, on stdout (or `out`)."""
+
+    def say(line: str) -> None:
+        print(line, file=out or sys.stdout)
+
     s = report["summary"]
-    print(
+    say(
         f"{report['url']}: {s['pages']} page loads, {s['cookies']} cookies, "
         f"{s['storage_items']} storage keys, {s['refused']} refused by the browser"
     )
@@ -130,27 +179,29 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"banner ({banner['kind']}), reject on first layer: {banner['reject_on_first_layer']}"
             )
         )
-        print(
+        say(
             f"  {phase['phase']:<13} {phase['cookies_set']:>3} set  {b}"
             + (f"  ERROR: {phase['error']}" if phase["error"] else "")
         )
     policy = report.get("policy")
     if policy:
         p = policy["summary"]
-        print(
+        say(
             f"  policy ({policy['language']}): cookies "
             f"{'mentioned' if p['mentions_cookies'] else 'not mentioned'}; purposes: "
             f"{', '.join(p['purposes']) or 'none'}; lifetimes: {', '.join(p['lifetimes']) or 'none'}"
         )
     if not report["findings"]:
-        print("No findings.")
+        say("No findings.")
     for f in report["findings"]:
-        print(f"  [{f['severity']:<8}] {f['type']:<30} {f['message']}")
+        say(f"  [{f['severity']:<8}] {f['type']:<30} {f['message']}")
 
 
 def run_scan(argv: list[str]) -> int:
     """Parse options, scan, write reports, return the exit status."""
-    args = scan_parser().parse_args(argv)
+    parser = scan_parser()
+    args = parser.parse_args(argv)
+    _argument_or_json(parser, args, "url")
     from scanner.api import exit_status, scan
 
     try:
@@ -200,17 +251,18 @@ def run_scan(argv: list[str]) -> int:
     except (ScanError, OSError, ValueError) as exc:  # DeclarationError is a ValueError
         print(f"cookie-scan: {exc}", file=sys.stderr)
         return 2
-    if args.json == "-":
-        json.dump(report, sys.stdout, indent=2, default=str)
-        print()
-    else:
+    try:
         if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=2, default=str))
-        print_summary(report)
-    if args.html:
-        from scanner.report.html import render_html
+            write_json(report, args.json)
+        if args.html:
+            from scanner.report.html import render_html
 
-        Path(args.html).write_text(render_html(report), encoding="utf-8")
+            Path(args.html).write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        print(f"cookie-scan: cannot write the report: {exc}", file=sys.stderr)
+        return 2
+    # With the JSON on stdout, the summary goes to stderr.
+    print_summary(report, sys.stderr if args.json == STDOUT else sys.stdout)
     return exit_status(report, args.fail_on)
 
 
@@ -242,9 +294,11 @@ def policy_parser() -> argparse.ArgumentParser:
         "conclusion with the sentences it rests on.",
         epilog="exit status: 0 analysed, 2 unreadable input or usage error.",
     )
-    p.add_argument("source", help="an http(s) URL, or an .html/.htm/.txt file")
-    p.add_argument("--json", action="store_true", help="print the statement as JSON")
-    p.add_argument("--language", choices=["sv", "en"], help="skip language detection")
+    p.add_argument("source", nargs="?", help="an http(s) URL, or an .html/.htm/.txt file")
+    add_json_option(p, "the statement")
+    # --lang as in `consent-server sites policy`; --language is its former spelling.
+    p.add_argument("--lang", dest="language", choices=["sv", "en"], help="skip language detection")
+    p.add_argument("--language", dest="language", choices=["sv", "en"], help=argparse.SUPPRESS)
     b = p.add_argument_group("URLs")
     b.add_argument(
         "--browser",
@@ -258,12 +312,15 @@ def policy_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--allow-private", action="store_true", help="allow private targets (with --browser)"
     )
+    _usage_requires(p, "source")
     return p
 
 
 def policy_command(argv: list[str]) -> int:
     """Analyse one privacy policy and print its statement."""
-    args = policy_parser().parse_args(argv)
+    parser = policy_parser()
+    args = parser.parse_args(argv)
+    _argument_or_json(parser, args, "source")
     from scanner.policy import PolicyError, browser_fetcher, load_policy, render_text
     from scanner.policy.source import is_url
 
@@ -282,15 +339,18 @@ def policy_command(argv: list[str]) -> int:
         print(f"cookie-scan policy: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        json.dump(statement.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
-        print()
-    else:
+        try:
+            write_json(statement.to_dict(), args.json)
+        except OSError as exc:
+            print(f"cookie-scan policy: cannot write the statement: {exc}", file=sys.stderr)
+            return 2
+    if args.json != STDOUT:
         print(render_text(statement))
-        if is_url(args.source) and not args.browser and len(statement.text) < 500:
-            print(
-                "note: little text was found; if the page is built by scripts, add --browser",
-                file=sys.stderr,
-            )
+    if is_url(args.source) and not args.browser and len(statement.text) < 500:
+        print(
+            "note: little text was found; if the page is built by scripts, add --browser",
+            file=sys.stderr,
+        )
     return 0
 
 

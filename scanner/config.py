@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-from scanner.model import PHASES, SEVERITIES
+from declaration.constants import PHASES, SEVERITIES
 
 
 class ScanError(Exception):
@@ -128,25 +128,28 @@ def resolve_host(host: str, mapping: dict[str, str]) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def check_public_target(url: str, mapping: dict[str, str]) -> None:
-    """Refuse private, loopback, link-local and reserved targets (SSRF protection)."""
+def non_public_address(url: str, mapping: dict[str, str] | None = None) -> str | None:
+    """Why a URL's host is not a public address (loopback name, private IP...), or None.
+
+    The one guard against requests to the inside (SSRF), used by the scanner for its targets
+    and by the consent server for webhooks. Raises ScanError when the host does not resolve.
+    """
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
-        raise ScanError(f"{host} is a loopback target; pass --allow-private to scan it")
-    for address in resolve_host(host, mapping):
+        return f"{host} is a loopback target"
+    for address in resolve_host(host, mapping or {}):
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-        if (
-            ip.is_private
-            or ip.is_loopback
-            or ip.is_link_local
-            or ip.is_reserved
-            or ip.is_multicast
-            or ip.is_unspecified
-            or not ip.is_global  # also shared (100.64/10) and other special-purpose ranges
-        ):
-            raise ScanError(
-                f"{host} resolves to {ip}, a private, loopback or link-local address; "
-                "pass --allow-private to scan it"
-            )
+        # is_global is False for private, loopback, link-local, reserved, unspecified and
+        # shared (100.64/10) ranges; multicast is global in places but never a web server.
+        if not ip.is_global or ip.is_multicast:
+            return f"{host} resolves to {ip}, a private, loopback or link-local address"
+    return None
+
+
+def check_public_target(url: str, mapping: dict[str, str]) -> None:
+    """Refuse private, loopback, link-local and reserved targets (SSRF protection)."""
+    problem = non_public_address(url, mapping)
+    if problem:
+        raise ScanError(f"{problem}; pass --allow-private to scan it")

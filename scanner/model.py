@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PHASES = ("pre-consent", "after-reject", "after-accept")
-CATEGORIES = ("necessary", "preferences", "analytics", "marketing", "unknown")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from declaration.constants import PURPOSES
+
+# A cookie the scanner cannot place in a purpose is "unknown".
+CATEGORIES = (*PURPOSES, "unknown")
 
 
 @dataclass

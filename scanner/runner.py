@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from declaration.constants import PHASES
 from scanner.config import ScanConfig, ScanError
 from scanner.crawl import crawlable, normalize, parse_sitemap, sitemaps_from_robots
 from scanner.engines import Browser, Profile, open_browser
@@ -164,9 +165,7 @@ class PhaseRunner:
 
     def run(self) -> list[PhaseResult]:
         """All configured phases in one browser, up to `concurrency` profiles at once."""
-        order = [
-            p for p in ("pre-consent", "after-reject", "after-accept") if p in self.config.phases
-        ]
+        order = [p for p in PHASES if p in self.config.phases]
         if "pre-consent" not in order:
             self.pages_ready.set()
         try:

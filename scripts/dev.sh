@@ -25,7 +25,7 @@ setup_python() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Python packages"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e ".[test,bench,redis]"
+    "$VENV/bin/pip" install -q -e ".[server,scanner,celery,redis,test,bench]"
     echo "$want" >"$stamp"
   fi
 }

@@ -105,30 +105,48 @@ def test_a_valid_consent_is_recorded_before_flask_with_the_views_answer(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("body", "headers", "status"),
+    ("body", "headers", "status", "by_flask"),
     [
-        (b'{"consent_id": ', {"Content-Type": "application/json"}, 400),
-        (b"[]", {"Content-Type": "application/json"}, 422),
-        (None, {"Origin": "https://evil.example"}, 403),
-        (None, {"Content-Type": "text/plain"}, 415),
-        ("unknown-category", {}, 422),
-        ("refused-necessary", {}, 422),
+        (b'{"consent_id": ', {"Content-Type": "application/json"}, 400, True),
+        (b"[]", {"Content-Type": "application/json"}, 422, True),
+        (None, {"Content-Type": "text/plain"}, 415, True),
+        (None, {"Origin": "https://evil.example"}, 403, False),
+        ("unknown-category", {}, 422, False),
+        ("refused-necessary", {}, 422, False),
+        ("missing-field", {}, 422, False),
+        ("unknown-site", {}, 404, False),
     ],
 )
-def test_anything_but_a_valid_consent_is_answered_by_flask(tmp_path, body, headers, status):
-    app = demo_app(tmp_path)
-    calls = _flask_calls(app)
+def test_a_refused_consent_gets_the_views_answer_on_both_paths(
+    tmp_path, body, headers, status, by_flask
+):
+    fast = demo_app(_folder(tmp_path, "fast"))
+    slow = demo_app(_folder(tmp_path, "slow"), CONSENT_FAST_PATH=False)
+    url = CONSENTS
     if body is None or isinstance(body, str):
         payload = consent_body()
         if body == "unknown-category":
             payload["decisions"]["nope"] = True
         elif body == "refused-necessary":
             payload.update(method="custom", decisions={"necessary": False})
+        elif body == "missing-field":
+            del payload["method"]
+        elif body == "unknown-site":
+            url = CONSENTS.replace("demo-shop", "no-such-site")
         body = json.dumps(payload).encode()
     headers = {"Content-Type": "application/json", **headers}
-    res = app.test_client().post(CONSENTS, data=body, headers=headers)
-    assert res.status_code == status, res.get_data(as_text=True)
-    assert res.get_json()["code"] == status and calls == [CONSENTS]
+    answers = []
+    for app in (fast, slow):
+        calls = _flask_calls(app)
+        res = app.test_client().post(url, data=body, headers=headers)
+        assert res.status_code == status, res.get_data(as_text=True)
+        assert res.get_json()["code"] == status
+        # The fast path hands over only what it cannot read as a JSON object.
+        assert calls == ([url] if by_flask or app is slow else [])
+        answers.append(res)
+    got, want = answers
+    assert got.get_json() == want.get_json()
+    assert got.headers["Content-Type"] == want.headers["Content-Type"]
 
 
 def test_the_fast_path_and_the_view_count_against_one_rate_limit(tmp_path):

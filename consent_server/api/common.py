@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import orjson
 from flask import Response, g, request
@@ -13,8 +12,9 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from consent_server.errors import shown
 from consent_server.sites import tokens
-from consent_server.sites.hosts import host_allowed
+from consent_server.sites.hosts import cors_headers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,36 +67,6 @@ def require_token(role: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
-
-
-def shown(value: str, limit: int = 80) -> str:
-    """repr() of a value from the request, cut short so an error never echoes a huge URL."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
-def origin_host(origin: str | None) -> str | None:
-    """The host of an Origin header, or None when absent or opaque."""
-    if not origin or origin == "null":
-        return None
-    try:
-        return urlsplit(origin).hostname
-    except ValueError:
-        return None
-
-
-def cors_headers(
-    origin: str | None, domains: frozenset[str], methods: str
-) -> list[tuple[str, str]]:
-    """The CORS headers that allow `origin` when its host is one of the site's domains."""
-    if not host_allowed(origin_host(origin), domains):
-        return []
-    return [
-        ("Access-Control-Allow-Origin", origin or ""),
-        ("Access-Control-Allow-Methods", methods),
-        ("Access-Control-Allow-Headers", "Content-Type, If-None-Match"),
-        ("Access-Control-Expose-Headers", "ETag"),
-        ("Access-Control-Max-Age", "600"),
-    ]
 
 
 def apply_cors(response: Response, domains: frozenset[str], methods: str) -> Response:

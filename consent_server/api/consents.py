@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from consent_server import metrics
-from consent_server.api.common import (
-    StrictJsonParser,
-    apply_cors,
-    host_allowed,
-    origin_host,
-    shown,
-)
-from consent_server.consent_log.receipts import ConsentRejected, consent_history, record_consent
+from consent_server.api.common import StrictJsonParser, apply_cors, shown
+from consent_server.consent_log.admission import ConsentGate, Refusal
+from consent_server.consent_log.receipts import RecordedReceipt, consent_history
 from consent_server.consent_log.schemas import (
     UUID4_RE,
     ConsentCreateSchema,
     HistorySchema,
     ReceiptCreatedSchema,
 )
-from consent_server.extensions import limiter
-from consent_server.fastpath import CONSENT_LIMIT_SCOPE
 from consent_server.sites.banner_config import choose_language, render_config
 from consent_server.sites.cookie_policy import FORMATS, cookie_policy, latest_scan_report
+from consent_server.sites.hosts import origin_host
 from consent_server.sites.schemas import BannerConfigSchema
 from consent_server.sites.service import SiteNotFound, SiteView, get_site_view
 
@@ -44,28 +38,40 @@ def _site_or_404(site: str) -> SiteView:
     return view
 
 
+def _gate() -> ConsentGate:
+    return current_app.extensions["consent_gate"]
+
+
+def _refuse(refusal: Refusal) -> NoReturn:
+    extra = {"errors": refusal.errors} if refusal.errors else {}
+    abort(refusal.code, message=refusal.message, headers=dict(refusal.headers), **extra)
+
+
 @blp.before_request
 def _guard_request() -> None:
     # The banner sends a few hundred bytes; refuse anything big before reading it.
     request.max_content_length = current_app.config["PUBLIC_MAX_BODY"]
     if request.method != "POST":
         return
-    # A foreign page is refused before its body is even parsed (403 whatever it sends).
     site = (request.view_args or {}).get("site")
-    origin = request.headers.get("Origin")
-    if site is not None and origin:
-        try:
-            domains = get_site_view(site).domains
-        except SiteNotFound:
-            return  # the view answers 404
-        if not host_allowed(origin_host(origin), domains):
-            abort(403, message=f"Origin {shown(origin)} is not a domain of {site!r}.")
+    if site is None:
+        return
+    # The consent gate, as the fast path passes it: a foreign page is refused before its
+    # body is even parsed (403 whatever it sends), then the request counts against the limit.
+    refused = _gate().check_origin(site, request.headers.get("Origin"))
+    if refused:
+        _refuse(refused)
     if request.mimetype != "application/json":
         abort(415, message="Send the consent as JSON (Content-Type: application/json).")
+    g.limit_headers, refused = _gate().limit.count(request.remote_addr)
+    if refused:
+        _refuse(refused)
 
 
 @blp.after_request
 def _cors(response: Response) -> Response:
+    for name, value in g.pop("limit_headers", None) or ():
+        response.headers.setdefault(name, value)
     site = (request.view_args or {}).get("site")
     if site is not None:
         try:
@@ -113,32 +119,21 @@ class Config(MethodView):
 class Consents(MethodView):
     """Consent events."""
 
-    # A shared limit has a fixed key, which the fast path (fastpath.ConsentPost) counts too.
-    decorators = [
-        limiter.shared_limit(
-            lambda: current_app.config["RATELIMIT_CONSENT"],
-            scope=CONSENT_LIMIT_SCOPE,
-            methods=["POST"],
-        )
-    ]
-
     # An instance, not the class: webargs would build a new schema for every request.
     @blp.arguments(ConsentCreateSchema())
     @blp.response(201, ReceiptCreatedSchema)
-    def post(self, payload: dict, site: str) -> dict:
+    def post(self, payload: dict, site: str) -> RecordedReceipt:
         """Record one consent event; answers with the signed receipt once it is committed."""
-        view = _site_or_404(site)  # the Origin was checked in _guard_request
-        try:
-            receipt = record_consent(
-                view,
-                payload,
-                client_ip=request.remote_addr,
-                user_agent=request.headers.get("User-Agent"),
-            )
-        except ConsentRejected as exc:
-            abort(422, message=str(exc), errors={"json": exc.errors})
-        metrics.recorded(site, payload["method"]).inc()
-        return receipt.__dict__
+        # The origin and the rate limit were checked in _guard_request, the body by webargs.
+        outcome = _gate().record(
+            site,
+            payload,
+            client_ip=request.remote_addr,
+            user_agent=request.headers.get("User-Agent"),
+        )
+        if isinstance(outcome, Refusal):
+            _refuse(outcome)
+        return outcome
 
 
 @blp.route("/consents/<string:consent_id>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -16,8 +16,7 @@ from consent_server.scans.queue import (
     DONE,
     NoScanSettings,
     ScanNotFound,
-    create_scan,
-    dispatch_pending,
+    enqueue_scan,
 )
 from consent_server.scans.results import (
     diff_scans,
@@ -105,18 +104,12 @@ class SiteScans(MethodView):
     @require_token("admin")
     def post(self, site: str) -> dict[str, Any]:
         """Queue a scan with the site's `scan:` settings (to Celery workers when configured)."""
-        from consent_server.scans.tasks import celery_enabled, dispatch_scan
-
         _site(site)
         try:
-            scan = create_scan(site, trigger="api")
+            queued = enqueue_scan(site, trigger="api")
         except NoScanSettings:
             abort(409, message=f"Site {site!r} has no scan settings: add a `scan:` block.")
-        if celery_enabled(current_app):
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-            # Sent now; if the broker is down the scheduler sends it on its next pass.
-            dispatch_pending(lambda i: dispatch_scan(app, i), only=scan.id)
-        return scan_summary(get_scan(scan.id))
+        return scan_summary(get_scan(queued.scan_id))
 
     @blp.doc(security=BEARER)
     @require_token("auditor")
@@ -150,7 +143,7 @@ class ScanReport(MethodView):
     )
     def get(self, scan_id: int) -> Response:
         """The scan's self-contained HTML report (a token, or a signed link from an alert)."""
-        from scanner.report.html import render_html
+        from scanner import render_html
 
         scan = _scan(scan_id, "auditor", signed_ok=True)
         _finished(scan)

@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from consent_server.cli.common import fail, parse_time
+from consent_server.cli.common import fail, json_option, parse_time, to_stdout, write_json
 from consent_server.cli.verify import verify_command
 from declaration.durations import parse_duration
 
@@ -30,12 +30,21 @@ def keys_rotate() -> None:
 
 
 @keys.command("list")
+@json_option("the public keys as a JSON array of JWKs")
 @with_appcontext
-def keys_list() -> None:
+def keys_list(json_target: str | None) -> None:
     """List the public keys (current first)."""
     from flask import current_app
 
-    for i, jwk in enumerate(current_app.extensions["consent_keys"].jwks()["keys"]):
+    jwks = current_app.extensions["consent_keys"].jwks()["keys"]
+    if json_target:
+        write_json(
+            [{"kid": jwk["kid"], "current": i == 0, **jwk} for i, jwk in enumerate(jwks)],
+            json_target,
+        )
+        if to_stdout(json_target):
+            return
+    for i, jwk in enumerate(jwks):
         click.echo(f"{jwk['kid']}{'  (current)' if i == 0 else ''}")
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
 import orjson
 from flask.cli import with_appcontext
 
-from consent_server.cli.common import fail
+from consent_server.cli.common import fail, json_option, to_stdout, write_json
+from declaration.durations import parse_duration
 
 # -- scans -----------------------------------------------------------------------------------
 
@@ -47,31 +49,29 @@ def _scan_line(s: dict) -> str:
 @with_appcontext
 def scans_run(site: str, queue_only: bool) -> None:
     """Scan SITE now with its declared settings; exit 1 on findings at or above fail_on."""
-    from flask import current_app
 
-    from consent_server.scans.queue import DONE, NoScanSettings, create_scan, dispatch_pending
+    from consent_server.scans.queue import DONE, NoScanSettings, enqueue_scan
     from consent_server.scans.results import get_scan, scan_summary
     from consent_server.scans.run import execute_scan
     from consent_server.scans.scheduler import worker_name
-    from consent_server.scans.tasks import celery_enabled, dispatch_scan
     from consent_server.sites.service import SiteNotFound
 
     try:
-        scan = create_scan(site, trigger="manual")
+        queued = enqueue_scan(site, trigger="manual")
     except SiteNotFound:
         fail(f"Unknown site {site!r}.")
     except NoScanSettings:
         fail(f"Site {site!r} has no scan settings: add a `scan:` block to its declaration.")
-    scan_id = scan.id
-    if celery_enabled(current_app):
-        app = current_app._get_current_object()
-        sent = dispatch_pending(lambda i: dispatch_scan(app, i), only=scan_id)
-        click.echo(f"scan {scan_id} queued" + ("" if sent else " (the scheduler will send it)"))
+    scan_id = queued.scan_id
+    if queued.on_workers:
+        click.echo(
+            f"scan {scan_id} queued" + ("" if queued.sent else " (the scheduler will send it)")
+        )
         return
     if queue_only:
         click.echo(f"scan {scan_id} queued; `consent-server scheduler` runs it")
         return
-    click.echo(f"scan {scan_id}: scanning {scan.settings['url']} ...", err=True)
+    click.echo(f"scan {scan_id}: scanning {get_scan(scan_id).settings['url']} ...", err=True)
     outcome = execute_scan(scan_id, worker_name("cli"))
     row = get_scan(scan_id)
     summary = scan_summary(row)
@@ -79,7 +79,7 @@ def scans_run(site: str, queue_only: bool) -> None:
     if outcome.status != DONE:
         fail(f"scan {scan_id} {outcome.status}: {row.error or outcome.error}", 2)
     threshold = (row.settings or {}).get("fail_on", "high")
-    from scanner.api import exit_status
+    from scanner import exit_status
 
     sys.exit(exit_status(row.report, threshold))
 
@@ -87,8 +87,9 @@ def scans_run(site: str, queue_only: bool) -> None:
 @scans.command("list")
 @click.argument("site", required=False)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000))
+@json_option("the scans as a JSON array (schedules are in `sites list --json`)")
 @with_appcontext
-def scans_list(site: str | None, limit: int) -> None:
+def scans_list(site: str | None, limit: int, json_target: str | None) -> None:
     """List scans, newest first (of SITE, or of every site) and the scan schedules."""
     from consent_server.clock import as_utc
     from consent_server.scans.results import list_scans, scan_summary
@@ -99,10 +100,15 @@ def scans_list(site: str | None, limit: int) -> None:
         rows = list_scans(site, limit=limit)
     except SiteNotFound:
         fail(f"Unknown site {site!r}.")
+    summaries = [scan_summary(row) for row in rows]
+    if json_target:
+        write_json(summaries, json_target)
+        if to_stdout(json_target):
+            return
     if not rows:
         click.echo("No scans yet: consent-server scans run SITE")
-    for row in rows:
-        click.echo(_scan_line(scan_summary(row)))
+    for summary in summaries:
+        click.echo(_scan_line(summary))
     for key, sched in schedules():
         if site in (None, key):
             due = as_utc(sched.next_run_at)
@@ -113,10 +119,10 @@ def scans_list(site: str | None, limit: int) -> None:
 
 @scans.command("show")
 @click.argument("scan_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Everything as JSON, report included.")
+@json_option("everything as JSON, report included,")
 @click.option("--html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
 @with_appcontext
-def scans_show(scan_id: int, as_json: bool, html: str | None) -> None:
+def scans_show(scan_id: int, json_target: str | None, html: str | None) -> None:
     """Show a scan: state, timing and findings."""
     from consent_server.scans.results import scan_document
 
@@ -125,14 +131,15 @@ def scans_show(scan_id: int, as_json: bool, html: str | None) -> None:
     if html:
         if not scan.report:
             fail(f"Scan {scan_id} is {scan.status}: it has no report.")
-        from scanner.report.html import render_html
+        from scanner import render_html
 
         with open(html, "w", encoding="utf-8") as fh:
             fh.write(render_html(scan.report))
         click.echo(f"{html}: HTML report", err=True)
-    if as_json:
-        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode())
-        return
+    if json_target:
+        write_json(doc, json_target)
+        if to_stdout(json_target):
+            return
     click.echo(_scan_line(doc))
     click.echo(f"  url {doc['url']}  attempts {doc['attempts']}  worker {doc['worker'] or '-'}")
     if doc["alert"]:
@@ -145,9 +152,9 @@ def scans_show(scan_id: int, as_json: bool, html: str | None) -> None:
 
 @scans.command("diff")
 @click.argument("scan_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@json_option("the differences as JSON")
 @with_appcontext
-def scans_diff(scan_id: int, as_json: bool) -> None:
+def scans_diff(scan_id: int, json_target: str | None) -> None:
     """What changed since the site's previous scan: cookies and findings."""
     from consent_server.scans.results import ScanNotFinished, diff_scans
 
@@ -155,9 +162,10 @@ def scans_diff(scan_id: int, as_json: bool) -> None:
         diff = diff_scans(_scan_or_fail(scan_id))
     except ScanNotFinished:
         fail(f"Scan {scan_id} has no result.")
-    if as_json:
-        click.echo(orjson.dumps(diff, option=orjson.OPT_INDENT_2).decode())
-        return
+    if json_target:
+        write_json(diff, json_target)
+        if to_stdout(json_target):
+            return
     click.echo(f"scan {scan_id} against {diff['previous'] or 'nothing (first scan)'}")
     for label, items in (
         ("+ cookie", diff["cookies"]["new"]),
@@ -195,23 +203,40 @@ def scans_propose(scan_id: int, output: str | None) -> None:
 
 @scans.command("purge")
 @click.option(
-    "--older-than-days",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Default: CONSENT_SCAN_RETENTION_DAYS.",
+    "--older-than",
+    metavar="DURATION",
+    help="ISO-8601 duration, e.g. P12M or P90D (default: CONSENT_SCAN_RETENTION_DAYS).",
+)
+@click.option(  # deprecated spelling, before `log purge` and `scans purge` shared one syntax
+    "--older-than-days", type=click.FloatRange(min=0, min_open=True), hidden=True
 )
 @click.option("--dry-run", is_flag=True, help="Only count.")
 @with_appcontext
-def scans_purge(older_than_days: float | None, dry_run: bool) -> None:
-    """Delete finished scans older than the retention period (each site's latest stays)."""
+def scans_purge(older_than: str | None, older_than_days: float | None, dry_run: bool) -> None:
+    """Delete finished scans older than a duration (each site's latest stays)."""
     from flask import current_app
 
     from consent_server.scans.retention import purge_scans
 
-    days = older_than_days or float(current_app.config["SCAN_RETENTION_DAYS"] or 0)
-    if days <= 0:
-        fail("No retention period: pass --older-than-days or set CONSENT_SCAN_RETENTION_DAYS.")
-    count = purge_scans(days, dry_run=dry_run)
-    click.echo(f"{'would delete' if dry_run else 'deleted'} {count} scans older than {days:g} days")
+    if older_than is not None and older_than_days is not None:
+        fail("Give --older-than only (--older-than-days is its deprecated form).")
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            fail(str(exc))
+        label = older_than
+    else:
+        if older_than_days is not None:
+            whole = older_than_days.is_integer()
+            instead = f"P{older_than_days:.0f}D" if whole else "DURATION (ISO-8601)"
+            click.echo(f"--older-than-days is deprecated: use --older-than {instead}", err=True)
+        days = older_than_days or float(current_app.config["SCAN_RETENTION_DAYS"] or 0)
+        if days <= 0:
+            fail("No retention period: pass --older-than or set CONSENT_SCAN_RETENTION_DAYS.")
+        age, label = dt.timedelta(days=days), f"{days:g} days"
+    count = purge_scans(age / dt.timedelta(days=1), dry_run=dry_run)
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {count} scans older than {label}")
 
 
 @scans.command("webhook-secret")

@@ -8,7 +8,7 @@ import click
 import orjson
 from flask.cli import with_appcontext
 
-from consent_server.cli.common import fail
+from consent_server.cli.common import fail, json_option, to_stdout, write_json
 from declaration.loader import DeclarationError, read_declaration
 
 # -- sites -----------------------------------------------------------------------------------
@@ -46,17 +46,56 @@ def sites_apply(files: tuple[str, ...]) -> None:
 
 
 @sites.command("list")
+@json_option("the sites as a JSON array")
 @with_appcontext
-def sites_list() -> None:
-    """List sites with their current revision."""
+def sites_list(json_target: str | None) -> None:
+    """List sites with their current revision (and, as JSON, their scan schedules)."""
+    from consent_server.clock import as_utc
+    from consent_server.scans.schedule import schedules
     from consent_server.sites.service import list_sites
 
     rows = list_sites()
+    if json_target:
+        scheduled = dict(schedules())
+        write_json(
+            [
+                {
+                    "site": site.key,
+                    "name": site.name,
+                    "domains": site.domains,
+                    "revision": site.current_revision.number if site.current_revision else None,
+                    "revision_hash": site.current_revision.content_hash
+                    if site.current_revision
+                    else None,
+                    "created_at": as_utc(site.created_at),
+                    "updated_at": as_utc(site.updated_at),
+                    "scan_url": (site.scan or {}).get("url"),
+                    "schedule": _schedule_out(scheduled.get(site.key)),
+                }
+                for site in rows
+            ],
+            json_target,
+        )
+        if to_stdout(json_target):
+            return
     if not rows:
         click.echo("No sites yet: consent-server sites apply site.yaml")
     for site in rows:
         rev = site.current_revision.number if site.current_revision else "-"
         click.echo(f"{site.key:<24} rev {rev:<4} {site.name}  [{', '.join(site.domains)}]")
+
+
+def _schedule_out(sched) -> dict | None:  # type: ignore[no-untyped-def]
+    from consent_server.clock import as_utc
+
+    if sched is None:
+        return None
+    return {
+        "cron": sched.cron,
+        "timezone": sched.timezone,
+        "next_run_at": as_utc(sched.next_run_at),
+        "last_run_at": as_utc(sched.last_run_at),
+    }
 
 
 @sites.command("show")
@@ -149,12 +188,34 @@ def tokens_revoke(token: str) -> None:
 
 
 @tokens.command("list")
+@json_option("the tokens as a JSON array (never their secrets or hashes)")
 @with_appcontext
-def tokens_list() -> None:
-    """List tokens (never their secrets)."""
+def tokens_list(json_target: str | None) -> None:
+    """List tokens, newest first (never their secrets)."""
+    from consent_server.clock import as_utc
     from consent_server.sites.tokens import list_tokens
 
-    for t in list_tokens():
+    rows = list_tokens()
+    if json_target:
+        write_json(
+            [
+                {
+                    "id": t.id,
+                    "prefix": t.prefix,
+                    "role": t.role,
+                    "site": t.site.key if t.site else None,
+                    "label": t.label,
+                    "state": "revoked" if t.revoked_at else "live",
+                    "created_at": as_utc(t.created_at),
+                    "revoked_at": as_utc(t.revoked_at),
+                }
+                for t in rows
+            ],
+            json_target,
+        )
+        if to_stdout(json_target):
+            return
+    for t in rows:
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
         scope = t.site.key if t.site else "*"
         click.echo(f"{t.id:>4} {t.prefix}... {t.role:<8} {scope:<24} {state} {t.label}")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import sys
 
 import click
-import orjson
 
-from consent_server.cli.common import fail
+from consent_server.cli.common import fail, json_option, to_stdout, write_json
 
 
 @click.command("verify")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--seals", type=click.Path(exists=True, dir_okay=False), help="Seals (JSONL).")
 @click.option("--jwks", type=click.Path(exists=True, dir_okay=False), help="Trusted keys.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("the report as JSON")
 @click.option(
     "--strict",
     is_flag=True,
@@ -26,7 +25,12 @@ from consent_server.cli.common import fail
     help="Worker processes (default: one per core, at most 4, for an export over 16 MB; 1: none).",
 )
 def verify_command(
-    path: str, seals: str | None, jwks: str | None, as_json: bool, strict: bool, jobs: int | None
+    path: str,
+    seals: str | None,
+    jwks: str | None,
+    json_target: str | None,
+    strict: bool,
+    jobs: int | None,
 ) -> None:
     """Verify an export offline; exit 1 when anything was modified, removed, inserted or reordered."""
     from consent_server.consent_log.verify.bundle import verify_path
@@ -35,9 +39,9 @@ def verify_command(
         report = verify_path(path, seals=seals, jwks=jwks, jobs=jobs)
     except (ValueError, KeyError, OSError) as exc:
         fail(f"Cannot verify {path}: {exc}")
-    if as_json:
-        click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
-    else:
+    if json_target:
+        write_json(report.as_dict(), json_target)
+    if not to_stdout(json_target):
         click.echo(report.summary())
     unproven = report.unsealed or (report.bundle and not report.manifest_kid)
     if not report.ok or (strict and unproven):

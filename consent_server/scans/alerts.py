@@ -16,12 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import secrets
 import smtplib
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +27,7 @@ import uuid
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import orjson
 from flask import current_app
@@ -252,18 +250,14 @@ def _check_target(url: str) -> str | None:
     """Why the webhook URL may not be called, or None."""
     if current_app.config.get("WEBHOOK_ALLOW_PRIVATE"):
         return None
-    host = urlsplit(url).hostname or ""
+    from scanner import ScanError, non_public_address
+
     try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror as exc:
-        return f"cannot resolve {host}: {exc.strerror}"
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not ip.is_global:
-            return (
-                f"{host} resolves to {ip}, not a public address "
-                "(set CONSENT_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
-            )
+        problem = non_public_address(url)
+    except ScanError as exc:
+        return str(exc)
+    if problem:
+        return f"{problem} (set CONSENT_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
     return None
 
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 
 from consent_server.clock import as_utc, now_utc
@@ -62,6 +62,40 @@ def create_scan(site_key: str, trigger: str = "manual", now: dt.datetime | None 
         scan = _new_scan(site, trigger, None, now_utc(now))
         db.session.flush()
     return scan
+
+
+def on_workers(app: Flask | None = None) -> bool:
+    """Whether scans run on Celery workers (a broker is configured) rather than here."""
+    return bool((app or current_app).config.get("CELERY_BROKER_URL"))
+
+
+def send_to_workers(only: int | None = None) -> list[int]:
+    """Hand queued scans (or only that one) to the Celery workers; the ids sent."""
+    from consent_server.scans.tasks import dispatch_scan
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return dispatch_pending(lambda scan_id: dispatch_scan(app, scan_id), only=only)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """A scan just queued: whether it runs on workers, and whether it was sent to them yet."""
+
+    scan_id: int
+    on_workers: bool
+    sent: bool
+
+
+def enqueue_scan(site_key: str, trigger: str, now: dt.datetime | None = None) -> Enqueued:
+    """Queue a scan of the site; with a Celery broker, send it to the workers at once.
+
+    When the broker is down the scan stays queued and the scheduler sends it on its next pass;
+    without a broker, the scheduler (or the caller, with execute_scan) runs it here.
+    """
+    scan = create_scan(site_key, trigger, now)
+    if not on_workers():
+        return Enqueued(scan.id, False, False)
+    return Enqueued(scan.id, True, bool(send_to_workers(only=scan.id)))
 
 
 # -- claiming and running --------------------------------------------------------------------

@@ -52,7 +52,7 @@ class _Heartbeat(threading.Thread):
 
 def scan_config(settings: dict[str, Any]) -> Any:
     """The scanner's ScanConfig for a site's `scan:` settings and the server's scan options."""
-    from scanner.config import ScanConfig
+    from scanner import ScanConfig
 
     conf = current_app.config
     config = ScanConfig(
@@ -120,7 +120,7 @@ def execute_scan(
     any other error queues it again until SCAN_MAX_ATTEMPTS attempts were made.
     """
     from consent_server.scans.alerts import send_pending_alert
-    from scanner.config import ScanError
+    from scanner import ScanError
 
     claim = claim_scan(scan_id, worker)
     if isinstance(claim, Outcome):

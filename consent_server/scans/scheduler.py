@@ -42,17 +42,18 @@ def worker_name(kind: str = "scheduler") -> str:
 
 def tick(app: Flask, *, run_scans: bool = True, limit: int | None = None) -> TickReport:
     """One pass: schedules synced, due slots claimed, stale scans requeued, scans run or sent."""
-    from consent_server.scans.queue import dispatch_pending, requeue_stale
+    from consent_server.scans.queue import on_workers, requeue_stale, send_to_workers
     from consent_server.scans.run import run_queued
     from consent_server.scans.schedule import claim_due, sync_schedules
-    from consent_server.scans.tasks import celery_enabled, dispatch_scan, time_limits
 
     report = TickReport()
     with app.app_context():
         try:
             sync_schedules()
             report.created = claim_due()
-            if celery_enabled(app):
+            if on_workers():
+                from consent_server.scans.tasks import time_limits
+
                 # The broker redelivers a lost worker's message after its visibility timeout;
                 # only a scan still stale after that (a lost message) is sent again from here.
                 _, hard = time_limits(app)
@@ -62,7 +63,7 @@ def tick(app: Flask, *, run_scans: bool = True, limit: int | None = None) -> Tic
                     )
                 )
                 report.requeued = requeue_stale(grace=grace)
-                report.dispatched = dispatch_pending(lambda i: dispatch_scan(app, i))
+                report.dispatched = send_to_workers()
             else:
                 report.requeued = requeue_stale()
                 if run_scans:

@@ -104,11 +104,6 @@ def get_celery(flask_app: Flask) -> Celery:
     return celery
 
 
-def celery_enabled(flask_app: Flask) -> bool:
-    """Whether scans go to Celery workers (a broker is configured)."""
-    return bool(flask_app.config.get("CELERY_BROKER_URL"))
-
-
 def dispatch_scan(flask_app: Flask, scan_id: int) -> None:
     """Send a scan to the workers."""
     get_celery(flask_app).send_task(
@@ -123,9 +118,10 @@ def _worker_celery() -> Celery:
     global _worker_app
     if _worker_app is None:
         from consent_server.app import create_app
+        from consent_server.scans.queue import on_workers
 
         flask_app = create_app()
-        if not celery_enabled(flask_app):
+        if not on_workers(flask_app):
             raise RuntimeError("Set CELERY_BROKER_URL (or CONSENT_CELERY_BROKER_URL) for workers.")
         _worker_app = get_celery(flask_app)
     return _worker_app

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from declaration.constants import PURPOSES
 from declaration.durations import parse_duration
 from scanner.observe import public_suffix_list
 
@@ -38,7 +39,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
+CATEGORIES = PURPOSES
 STORAGES = ("cookie", "local", "session")
 # Open Cookie Database categories; any other category is skipped and counted.
 OCD_CATEGORIES = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from declaration.constants import PURPOSES
 from scanner.model import CookieReport, Finding
 from scanner.policy.model import PROBLEMS, Claim, Evidence, PolicyStatement
 
@@ -87,7 +88,7 @@ def _category_findings(statement: PolicyStatement, cookies: list[CookieReport]) 
     out = []
     declared = set(statement.declared_purposes)
     silent = not statement.mentions_cookies or statement.denies_cookies
-    for category in ("necessary", "preferences", "analytics", "marketing"):
+    for category in PURPOSES:
         seen = [c for c in cookies if c.classification.category == category]
         if not seen:
             continue

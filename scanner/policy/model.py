@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PURPOSES = ("necessary", "preferences", "analytics", "marketing")
+from declaration.constants import PURPOSES
+
 LIFETIMES = ("session", "persistent")
 
 # The problems a policy can have: finding type -> (severity, what is wrong).
