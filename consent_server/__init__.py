@@ -7,13 +7,11 @@ Importing this package loads nothing else: an auditor's `log verify` imports
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("consent-manager")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+from consent_server.version import __version__
+
+__all__ = ["__version__", "create_app"]
 
 
 def __getattr__(name: str) -> Any:

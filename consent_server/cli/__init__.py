@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from consent_server import __version__
+from consent_server.version import __version__
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -59,12 +59,6 @@ class HistorySchema(Schema):
     receipts = fields.List(fields.Nested(HistoryItemSchema), required=True)
 
 
-class ConsentIdPathSchema(_In):
-    """The consent id in a URL."""
-
-    consent_id = fields.String(required=True, validate=FullMatch(UUID4_RE))
-
-
 class ExportQuerySchema(_In):
     """Range and format of an export."""
 

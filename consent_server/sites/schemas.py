@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
-
-from consent_server.schemas import _In
-from declaration.constants import SITE_KEY_RE
-from declaration.schema import FullMatch
-
-
-class SitePathSchema(_In):
-    """The site key in a URL."""
-
-    site = fields.String(required=True, validate=FullMatch(SITE_KEY_RE))
-
-
-class ConfigQuerySchema(_In):
-    """Query of the banner configuration."""
-
-    lang = fields.String(validate=validate.Length(max=35))
+from marshmallow import Schema, fields
 
 
 class BannerConfigSchema(Schema):

@@ -14,7 +14,7 @@ from playwright.async_api import Request, Response, async_playwright
 
 from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
 from scanner.config import ScanConfig, ScanError
-from scanner.engines import (
+from scanner.engines.base import (
     BASE_ARGS,
     LINKS_JS,
     NETWORK_SECONDS,

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 
 from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
 from scanner.config import ScanConfig, ScanError
-from scanner.engines import (
+from scanner.engines.base import (
     BASE_ARGS,
     LINKS_JS,
     NETWORK_SECONDS,

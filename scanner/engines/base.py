@@ -1,0 +1,215 @@
+"""What both browser engines share: launch arguments, page scripts, the Browser and Profile interfaces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from scanner.banner import ACCEPT_TEXTS, REJECT_TEXTS
+from scanner.config import ScanConfig
+from scanner.model import BannerInfo, CookieEvent, PageVisit, StorageItem, StoredCookie
+from scanner.observe import header_cookie_events, script_cookie_event, stored_from_jar
+
+BASE_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-quic",
+]
+# Chromium features that cost CPU and change nothing a scan observes: the omnibox popup's
+# WebUI, which Chromium preloads in a renderer of its own for every window (about a second
+# of CPU each on two cores, several times what the scanned page costs), and the spare
+# renderer kept warm for a next navigation.
+UNUSED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess")
+
+
+def disable_features(*more: str) -> str:
+    """The one --disable-features switch (Chromium reads only the last one given)."""
+    return "--disable-features=" + ",".join([*UNUSED_FEATURES, *more])
+
+
+STORAGE_JS = """() => {
+  const read = (s) => { try { return Object.keys(s).map((k) => [k, (s.getItem(k) || '').length]); }
+                        catch (e) { return []; } };
+  return {origin: location.origin, href: location.href,
+          local: read(window.localStorage), session: read(window.sessionStorage)};
+}"""
+LINKS_JS = "() => [...document.querySelectorAll('a[href]')].map((a) => a.href).slice(0, 2000)"
+SCROLL_JS = """async () => {
+  const step = Math.max(200, innerHeight);
+  for (let y = 0, n = 0; y < document.documentElement.scrollHeight && n < 40; y += step, n++) {
+    scrollTo(0, y);
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  scrollTo(0, 0);
+}"""
+
+
+# A page counts as settled once nothing was requested, answered or written for this long, no
+# request is in flight and nothing it scheduled is due within --wait.
+QUIET_SECONDS = 0.3
+# The longest wait for the network to go quiet before the --wait time starts anyway.
+NETWORK_SECONDS = 10.0
+
+
+def fresh_profile_dir() -> str:
+    """A new Chromium user-data-dir that allows third-party cookies (Chromium blocks them)."""
+    path = tempfile.mkdtemp(prefix="cookie-scan-")
+    default = Path(path) / "Default"
+    default.mkdir()
+    # cookie_controls_mode 0 = third-party cookies allowed, as in most browsers people use.
+    prefs = {"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": False}}
+    (default / "Preferences").write_text(json.dumps(prefs))
+    return path
+
+
+class Browser(ABC):
+    """The browser of one scan, which hands out a fresh, empty profile per phase."""
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def profile(self, phase: str, deadline: float | None = None) -> Profile:
+        """A fresh profile (no cookies, no storage, no cache) for one phase."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close everything the browser started; always called."""
+
+
+class Profile(ABC):
+    """One fresh browser profile (one phase): visit pages, operate a banner, read the jar."""
+
+    def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
+        self.config = config
+        self.phase = phase
+        self.clock = time.monotonic
+        # The scan's global time limit (monotonic seconds): no page may wait past it.
+        self.deadline = deadline
+        # A browser opened for this profile alone (open_profile), closed with it.
+        self.own_browser: Browser | None = None
+
+    def page_budget(self) -> float:
+        """Seconds the next page load may take: the page timeout, cut to the time left."""
+        budget = self.config.page_timeout
+        if self.deadline is not None:
+            budget = min(budget, self.deadline - self.clock())
+        return max(0.5, budget)
+
+    @abstractmethod
+    def visit(self, url: str) -> PageVisit:
+        """Load a page, let it settle, and return everything observed."""
+
+    @abstractmethod
+    def banner(self, action: str) -> BannerInfo:
+        """Find the banner on the current page and click accept or reject."""
+
+    @abstractmethod
+    def jar(self) -> list[StoredCookie]:
+        """Every cookie the profile holds now."""
+
+    @abstractmethod
+    def fetch_text(self, url: str) -> str | None:
+        """GET a same-origin URL from the current page (robots.txt, sitemaps)."""
+
+    @abstractmethod
+    def settle(self) -> None:
+        """Wait until the page is quiet and nothing it scheduled is due, at most --wait more."""
+
+    @abstractmethod
+    def _drain(self, visit: PageVisit) -> None:
+        """Turn what the browser reported since the last drain into the visit's events."""
+
+    @abstractmethod
+    def frame_storage(self) -> list[dict[str, Any]]:
+        """The STORAGE_JS answer of every frame of the current page."""
+
+    def drain_into(self, visit: PageVisit) -> None:
+        """Attach events that arrived after a visit (a banner click) to it and refresh its jar."""
+        self._drain(visit)
+        visit.jar = self.jar()
+
+    def storage_keys(self) -> list[str]:
+        """origin|kind|key of every storage item in the current page's frames."""
+        keys = []
+        for data in self.frame_storage():
+            for kind in ("local", "session"):
+                keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
+        return keys
+
+    @abstractmethod
+    def page_html(self) -> str:
+        """The rendered DOM of the current page (a policy built by scripts included)."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Close the profile and delete what it stored."""
+
+    def close(self) -> None:
+        """Close the profile (and a browser opened for it alone); always called."""
+        try:
+            self._close()
+        finally:
+            if self.own_browser is not None:
+                self.own_browser.close()
+
+    # -- shared helpers ---------------------------------------------------------------------
+
+    def header_events(
+        self,
+        lines: list[str],
+        request_url: str,
+        frame_url: str,
+        page_url: str,
+        at: float,
+        *,
+        top_level_navigation: bool = False,
+    ) -> list[CookieEvent]:
+        """CookieEvents of the Set-Cookie lines of one response."""
+        return header_cookie_events(
+            lines, request_url, frame_url, page_url, at, top_level_navigation=top_level_navigation
+        )
+
+    def script_event(self, record: dict[str, Any], page_url: str, at: float) -> CookieEvent | None:
+        """A CookieEvent from a probe record (document.cookie or CookieStore write)."""
+        return script_cookie_event(record, page_url, at)
+
+    def storage_items(self, frames: list[dict[str, Any]], page_url: str) -> list[StorageItem]:
+        """StorageItems from the STORAGE_JS answers of each frame."""
+        items = []
+        for frame in frames:
+            for kind in ("local", "session"):
+                for key, length in frame.get(kind) or []:
+                    items.append(
+                        StorageItem(
+                            kind, frame["origin"], key, int(length), page_url, frame["href"]
+                        )
+                    )
+        return items
+
+    @staticmethod
+    def jar_entries(entries: list[dict[str, Any]]) -> list[StoredCookie]:
+        """StoredCookies from engine jar entries."""
+        return [stored_from_jar(e) for e in entries]
+
+    @staticmethod
+    def banner_args(config: ScanConfig, action: str) -> list[Any]:
+        """Arguments of FIND_JS."""
+        selector = config.accept_selector if action == "accept" else config.reject_selector
+        return [action, list(ACCEPT_TEXTS), list(REJECT_TEXTS), selector]
+
+
+def remove_dir(path: str) -> None:
+    """Delete a profile folder, ignoring what is already gone."""
+    shutil.rmtree(path, ignore_errors=True)
