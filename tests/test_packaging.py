@@ -111,30 +111,14 @@ def test_installed_requirements_match_setup_cfg() -> None:
     assert declared == installed
 
 
-def _import_graph() -> dict[str, set[str]]:
+def _import_graph(load_time_only: bool = False) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (only those run at load time, if asked)."""
     graph: dict[str, set[str]] = {}
     known = {_module(p) for p in _modules()}
     for path in _modules():
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                for alias in node.names:
-                    full = f"{node.module}.{alias.name}"
-                    deps.add(full if full in known else node.module)
-            elif isinstance(node, ast.Import):
-                deps |= {a.name for a in node.names}
-        graph[_module(path)] = {d for d in deps if d in known and d != _module(path)}
-    return graph
-
-
-def _module_level_graph() -> dict[str, set[str]]:
-    """Imports that run when a module is loaded (not those inside functions)."""
-    graph: dict[str, set[str]] = {}
-    known = {_module(p) for p in _modules()}
-    for path in _modules():
-        deps = set()
         tree = ast.parse(path.read_text())
-        for node in tree.body:
+        deps = set()
+        for node in tree.body if load_time_only else ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
@@ -181,7 +165,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_module_imports_itself_back_at_load_time() -> None:
-    assert _cycles(_module_level_graph()) == []
+    assert _cycles(_import_graph(load_time_only=True)) == []
 
 
 def test_the_scanner_and_the_declaration_never_import_the_server() -> None:
@@ -223,7 +207,7 @@ main()
 @pytest.fixture
 def bundle(app: Flask, runner: FlaskCliRunner, demo_site: str, tmp_path: Path) -> Path:
     """A sealed audit bundle of the demo site with one receipt."""
-    from tests.conftest import consent_body
+    from tests.support.consent import consent_body
 
     assert (
         app.test_client()
