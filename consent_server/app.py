@@ -78,14 +78,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
     app.extensions["consent_gate"] = ConsentGate(app)
 
-    from consent_server.api import consents as public
-    from consent_server.api import ops, scans
-    from consent_server.api import sites as admin
+    # Importing an area's API module adds its routes to the blueprints.
+    from consent_server.api import consents, ops, scans, sites  # noqa: F401
+    from consent_server.api.blueprints import admin, public
     from consent_server.banner import bp as banner_bp
     from consent_server.demo import bp as demo_bp
 
-    rest_api.register_blueprint(public.blp)
-    rest_api.register_blueprint(admin.blp)
+    rest_api.register_blueprint(public)
+    rest_api.register_blueprint(admin)
     rest_api.register_blueprint(ops.blp)
     rest_api.register_blueprint(scans.blp)
     app.register_blueprint(demo_bp)

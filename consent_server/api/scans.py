@@ -8,6 +8,7 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from consent_server.api.blueprints import BEARER
 from consent_server.api.common import StrictJsonParser, require_token, shown
 from consent_server.scans.alerts import check_report_link
 from consent_server.scans.models import Scan
@@ -41,7 +42,7 @@ blp = Blueprint(
     "scans", __name__, url_prefix="/api/v1", description="Scans; Authorization: Bearer <token>."
 )
 blp.ARGUMENTS_PARSER = StrictJsonParser()
-BEARER = [{"bearerAuth": []}]
+
 # The report is a document built from what a scanned site set: it may run its own sorting
 # script and styles, and nothing else (sandboxed: no access to this origin).
 REPORT_CSP = (

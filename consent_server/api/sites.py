@@ -1,55 +1,112 @@
-"""The admin API: declarations, exports, seals and statistics (Bearer tokens)."""
+"""The sites area over HTTP: the banner's configuration and cookie-policy page, and declarations."""
 
 from __future__ import annotations
 
 import orjson
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
-from sqlalchemy import select
+from flask_smorest import abort
 
-from consent_server.api.common import StrictJsonParser, require_token, shown
-from consent_server.consent_log import export
-from consent_server.consent_log.models import Seal
-from consent_server.consent_log.schemas import (
-    ExportQuerySchema,
-    SealListSchema,
-    StatsQuerySchema,
-    StatsSchema,
-)
-from consent_server.consent_log.seals import seal_document
-from consent_server.consent_log.stats import site_stats
-from consent_server.extensions import db
+from consent_server.api.blueprints import BEARER, admin, public, site_or_404
+from consent_server.api.common import require_token, shown
 from consent_server.sites import service as sites
-from consent_server.sites.schemas import ApplyResultSchema, SiteSchema
+from consent_server.sites.banner_config import choose_language, render_config
+from consent_server.sites.cookie_policy import FORMATS, cookie_policy, latest_scan_report
+from consent_server.sites.schemas import ApplyResultSchema, BannerConfigSchema, SiteSchema
 from declaration.loader import DeclarationError, load_declaration, parse_declaration_text
 
-blp = Blueprint(
-    "admin", __name__, url_prefix="/api/v1", description="Needs Authorization: Bearer <token>."
-)
-blp.ARGUMENTS_PARSER = StrictJsonParser()
-BEARER = [{"bearerAuth": []}]
 
-
-def _existing(site: str) -> sites.Site:
+def existing_site(site: str) -> sites.Site:
+    """The site, or a 404."""
     try:
         return sites.get_site(site)
     except sites.SiteNotFound:
         abort(404, message=f"Unknown site {shown(site)}.")
 
 
-@blp.route("/sites/<string:site>")
+@public.route("/sites/<string:site>/config")
+class Config(MethodView):
+    """Banner configuration."""
+
+    @public.doc(
+        parameters=[
+            {"in": "query", "name": "lang", "schema": {"type": "string"}, "required": False}
+        ]
+    )
+    @public.response(200, BannerConfigSchema)
+    @public.alt_response(304, description="Not modified (If-None-Match matched the ETag).")
+    def get(self, site: str) -> Response:
+        """The current revision's configuration in one language (strong ETag, 304)."""
+        view = site_or_404(site)
+        lang = choose_language(
+            view.current.content, request.args.get("lang"), request.accept_languages.values()
+        )
+        body, etag = render_config(view, view.current, lang)
+        cfg = current_app.config
+        headers = {
+            "ETag": etag,
+            "Cache-Control": f"public, max-age={cfg['CONFIG_MAX_AGE']}, "
+            f"stale-while-revalidate={cfg['CONFIG_STALE_WHILE_REVALIDATE']}",
+            "Vary": "Accept-Language",
+        }
+        if request.if_none_match.contains(etag[1:-1]) or request.if_none_match.star_tag:
+            return Response(status=304, headers=headers)
+        return Response(body, 200, headers=headers, mimetype="application/json")
+
+
+@public.route("/sites/<string:site>/cookie-policy")
+class CookiePolicy(MethodView):
+    """The generated cookie section of the privacy policy."""
+
+    @public.doc(
+        parameters=[
+            {"in": "query", "name": "lang", "schema": {"type": "string", "enum": ["sv", "en"]}},
+            {
+                "in": "query",
+                "name": "format",
+                "schema": {"type": "string", "enum": ["html", "markdown"]},
+            },
+        ],
+        responses={
+            "200": {
+                "description": "An embeddable HTML fragment or Markdown.",
+                "content": {"text/html": {}, "text/markdown": {}},
+            }
+        },
+    )
+    def get(self, site: str) -> Response:
+        """The cookie section in Swedish or English, from the declaration and the latest scan."""
+        view = site_or_404(site)
+        content = view.current.content
+        lang = request.args.get("lang") or content.get("default_language", "en")
+        fmt = request.args.get("format", "html")
+        if lang not in ("sv", "en"):
+            abort(422, message="lang must be sv or en.", errors={"query": {"lang": ["sv or en"]}})
+        if fmt not in FORMATS:
+            abort(
+                422,
+                message="format must be html or markdown.",
+                errors={"query": {"format": ["html or markdown"]}},
+            )
+        body = cookie_policy(content, lang, fmt, latest_scan_report(site))
+        mimetype = "text/html" if fmt == "html" else "text/markdown"
+        response = Response(body, mimetype=mimetype)
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+@admin.route("/sites/<string:site>")
 class SiteResource(MethodView):
     """A site's declaration."""
 
-    @blp.doc(security=BEARER)
-    @blp.response(200, SiteSchema)
+    @admin.doc(security=BEARER)
+    @admin.response(200, SiteSchema)
     @require_token("auditor")
     def get(self, site: str) -> dict:
         """The site with its current revision."""
-        return sites.describe_site(_existing(site))
+        return sites.describe_site(existing_site(site))
 
-    @blp.doc(
+    @admin.doc(
         security=BEARER,
         requestBody={
             "required": True,
@@ -59,8 +116,8 @@ class SiteResource(MethodView):
             },
         },
     )
-    @blp.response(200, ApplyResultSchema)
-    @blp.alt_response(201, schema=ApplyResultSchema, description="Site created.")
+    @admin.response(200, ApplyResultSchema)
+    @admin.alt_response(201, schema=ApplyResultSchema, description="Site created.")
     @require_token("admin")
     def put(self, site: str) -> tuple[dict, int]:
         """Apply a declaration (JSON or YAML); a new revision only when its content changed."""
@@ -86,60 +143,3 @@ class SiteResource(MethodView):
             )
         result = sites.apply_declaration(decl)
         return result.__dict__, 201 if result.created else 200
-
-
-@blp.route("/sites/<string:site>/consents")
-class ConsentExport(MethodView):
-    """The consent log of a site."""
-
-    @blp.doc(
-        security=BEARER,
-        responses={
-            "200": {
-                "description": "Streamed JSON Lines or CSV.",
-                "content": {"application/x-ndjson": {}, "text/csv": {}},
-            }
-        },
-    )
-    @require_token("auditor")  # outermost: no query is even parsed without a valid token
-    @blp.arguments(ExportQuerySchema, location="query")
-    def get(self, query: dict, site: str) -> Response:
-        """Export receipts (whole seals overlapping the range, then unsealed ones), streamed."""
-        _existing(site)
-        scope = export.export_scope(site, query.get("since"), query.get("until"))
-        fmt = query["format"]
-        body = export.iter_jsonl(scope) if fmt == "jsonl" else export.iter_csv(scope)
-        mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
-        response = Response(stream_with_context(body), mimetype=mimetype)
-        response.headers["Content-Disposition"] = f'attachment; filename="{site}-consents.{fmt}"'
-        return response
-
-
-@blp.route("/sites/<string:site>/seals")
-class Seals(MethodView):
-    """Seals of a site's log."""
-
-    @blp.doc(security=BEARER)
-    @blp.response(200, SealListSchema)
-    @require_token("auditor")
-    def get(self, site: str) -> dict:
-        """Every seal of the site, oldest first, with signatures and leaf lists."""
-        row = _existing(site)
-        seals = db.session.execute(
-            select(Seal).where(Seal.site_id == row.id).order_by(Seal.sequence)
-        ).scalars()
-        return {"site": site, "seals": [seal_document(s) for s in seals]}
-
-
-@blp.route("/sites/<string:site>/stats")
-class Stats(MethodView):
-    """Consent statistics."""
-
-    @blp.doc(security=BEARER)
-    @require_token("auditor")
-    @blp.arguments(StatsQuerySchema, location="query")
-    @blp.response(200, StatsSchema)
-    def get(self, query: dict, site: str) -> dict:
-        """Counts of each method and per-category grant rates per day."""
-        _existing(site)
-        return site_stats(site, query.get("since"), query.get("until"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -10,6 +11,10 @@ from flask.cli import with_appcontext
 
 from consent_server.cli.common import fail, json_option, to_stdout, write_json
 from declaration.loader import DeclarationError, read_declaration
+
+if TYPE_CHECKING:
+    from consent_server.scans.models import ScanSchedule
+    from consent_server.sites.models import Site
 
 # -- sites -----------------------------------------------------------------------------------
 
@@ -50,32 +55,13 @@ def sites_apply(files: tuple[str, ...]) -> None:
 @with_appcontext
 def sites_list(json_target: str | None) -> None:
     """List sites with their current revision (and, as JSON, their scan schedules)."""
-    from consent_server.clock import as_utc
     from consent_server.scans.schedule import schedules
     from consent_server.sites.service import list_sites
 
     rows = list_sites()
     if json_target:
         scheduled = dict(schedules())
-        write_json(
-            [
-                {
-                    "site": site.key,
-                    "name": site.name,
-                    "domains": site.domains,
-                    "revision": site.current_revision.number if site.current_revision else None,
-                    "revision_hash": site.current_revision.content_hash
-                    if site.current_revision
-                    else None,
-                    "created_at": as_utc(site.created_at),
-                    "updated_at": as_utc(site.updated_at),
-                    "scan_url": (site.scan or {}).get("url"),
-                    "schedule": _schedule_out(scheduled.get(site.key)),
-                }
-                for site in rows
-            ],
-            json_target,
-        )
+        write_json([_site_out(site, scheduled.get(site.key)) for site in rows], json_target)
         if to_stdout(json_target):
             return
     if not rows:
@@ -85,16 +71,28 @@ def sites_list(json_target: str | None) -> None:
         click.echo(f"{site.key:<24} rev {rev:<4} {site.name}  [{', '.join(site.domains)}]")
 
 
-def _schedule_out(sched) -> dict | None:  # type: ignore[no-untyped-def]
+def _site_out(site: Site, sched: ScanSchedule | None) -> dict[str, Any]:
+    """A site as `sites list --json` shows it: the listed fields, and its scan schedule."""
     from consent_server.clock import as_utc
 
-    if sched is None:
-        return None
+    rev = site.current_revision
     return {
-        "cron": sched.cron,
-        "timezone": sched.timezone,
-        "next_run_at": as_utc(sched.next_run_at),
-        "last_run_at": as_utc(sched.last_run_at),
+        "site": site.key,
+        "name": site.name,
+        "domains": site.domains,
+        "revision": rev.number if rev else None,
+        "revision_hash": rev.content_hash if rev else None,
+        "created_at": as_utc(site.created_at),
+        "updated_at": as_utc(site.updated_at),
+        "scan_url": (site.scan or {}).get("url"),
+        "schedule": None
+        if sched is None
+        else {
+            "cron": sched.cron,
+            "timezone": sched.timezone,
+            "next_run_at": as_utc(sched.next_run_at),
+            "last_run_at": as_utc(sched.last_run_at),
+        },
     }
 
 
