@@ -29,7 +29,6 @@ from consent_server.consent_log.admission import ConsentGate, Refusal
 from consent_server.consent_log.writer import CommitTimeout
 from consent_server.errors import error_answer
 from consent_server.sites.hosts import cors_headers
-from consent_server.sites.service import SiteNotFound, get_site_view
 from consent_server.sites.service import cache as site_cache
 
 if TYPE_CHECKING:
@@ -170,8 +169,8 @@ class ConsentPost:
             except (CommitTimeout, SQLAlchemyError) as exc:
                 self.app.logger.error("consent not recorded on %s: %s", environ["PATH_INFO"], exc)
                 return error_answer(503, "The database is unavailable.")
-            domains = view.domains if view is not None else self._domains(site)
-        cors = cors_headers(origin, domains, "GET, POST, OPTIONS")
+            known = view or self.gate.site(site)
+        cors = cors_headers(origin, known.domains if known else frozenset(), "GET, POST, OPTIONS")
         if isinstance(outcome, Refusal):
             extra = [("Vary", "Origin"), *cors, *outcome.headers]
             return error_answer(outcome.code, outcome.message, outcome.errors, extra)
@@ -185,10 +184,3 @@ class ConsentPost:
             ("X-Content-Type-Options", "nosniff"),
         ]
         return "201 CREATED", headers, out
-
-    @staticmethod
-    def _domains(site: str) -> frozenset[str]:
-        try:
-            return get_site_view(site).domains
-        except SiteNotFound:
-            return frozenset()

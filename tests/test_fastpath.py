@@ -13,7 +13,8 @@ from flask import request
 
 from consent_server.sites.service import apply_declaration
 from declaration.loader import load_declaration, read_declaration
-from tests.conftest import EXAMPLE, consent_body, demo_app
+from tests.support.apps import EXAMPLE, demo_app
+from tests.support.consent import consent_body
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -102,6 +103,19 @@ def test_a_valid_consent_is_recorded_before_flask_with_the_views_answer(tmp_path
     claims = jwt.decode(got.get_json()["receipt"], key.key, algorithms=["EdDSA"])
     assert claims["consent_id"] == got.get_json()["consent_id"]
     assert claims["page_url"] == "https://demo.example.se/produkter"
+
+
+def test_consents_from_a_page_are_recorded_without_flask_once_the_site_is_cached(tmp_path):
+    app = demo_app(tmp_path, SITE_CACHE_SECONDS=60)
+    calls = _flask_calls(app)
+    client = app.test_client()
+    # The first POST fills this process's site cache; the next ones need no app context.
+    answers = [client.post(CONSENTS, json=consent_body(), headers=ORIGIN) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert all(a.headers["Access-Control-Allow-Origin"] == ORIGIN["Origin"] for a in answers)
+    foreign = client.post(CONSENTS, json=consent_body(), headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    assert calls == []
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,11 @@ from consent_server.scans.queue import (
     enqueue_scan,
 )
 from consent_server.scans.results import (
-    diff_scans,
+    ScanDetails,
     get_scan,
     list_scans,
-    scan_document,
-    scan_summary,
+    scan_changes,
+    scan_details,
     site_key_of,
 )
 from consent_server.scans.schemas import (
@@ -103,14 +103,14 @@ class SiteScans(MethodView):
     @blp.doc(security=BEARER)
     @blp.response(202, ScanSummarySchema)
     @require_token("admin")
-    def post(self, site: str) -> dict[str, Any]:
+    def post(self, site: str) -> Scan:
         """Queue a scan with the site's `scan:` settings (to Celery workers when configured)."""
         _site(site)
         try:
             queued = enqueue_scan(site, trigger="api")
         except NoScanSettings:
             abort(409, message=f"Site {site!r} has no scan settings: add a `scan:` block.")
-        return scan_summary(get_scan(queued.scan_id))
+        return get_scan(queued.scan_id)
 
     @blp.doc(security=BEARER)
     @require_token("auditor")
@@ -120,7 +120,7 @@ class SiteScans(MethodView):
         """The site's scans, newest first."""
         _site(site)
         rows = list_scans(site, limit=query["limit"], status=query.get("status"))
-        return {"site": site, "scans": [scan_summary(s) for s in rows]}
+        return {"site": site, "scans": rows}
 
 
 @blp.route("/scans/<int:scan_id>")
@@ -129,9 +129,9 @@ class ScanResource(MethodView):
 
     @blp.doc(security=BEARER)
     @blp.response(200, ScanSchema)
-    def get(self, scan_id: int) -> dict[str, Any]:
+    def get(self, scan_id: int) -> ScanDetails:
         """The scan: state, timing, settings, findings, observed cookies and storage, report."""
-        return scan_document(_scan(scan_id, "auditor"))
+        return scan_details(_scan(scan_id, "auditor"))
 
 
 @blp.route("/scans/<int:scan_id>/report.html")
@@ -165,7 +165,7 @@ class ScanDiff(MethodView):
         """New and gone cookies, new and resolved findings against the site's previous scan."""
         scan = _scan(scan_id, "auditor")
         _finished(scan)
-        return diff_scans(scan)
+        return scan_changes(scan)
 
 
 @blp.route("/scans/<int:scan_id>/proposed-declaration")

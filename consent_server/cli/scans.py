@@ -31,9 +31,10 @@ def _scan_or_fail(scan_id: int):  # type: ignore[no-untyped-def]
 
 
 def _scan_line(s: dict) -> str:
+    """One line of a scan summary (ScanSummarySchema's JSON: times are ISO-8601 text)."""
     counts = s["finding_counts"] or {}
     found = " ".join(f"{k} {v}" for k, v in counts.items() if v) or "-"
-    when = s["finished_at"] or s["started_at"] or s["created_at"]
+    when = dt.datetime.fromisoformat(s["finished_at"] or s["started_at"] or s["created_at"])
     return (
         f"{s['id']:>6} {s['site']:<20} {s['status']:<8} {s['trigger']:<8} "
         f"{when:%Y-%m-%d %H:%M} {s['pages'] if s['pages'] is not None else '-':>5} pages  "

@@ -23,6 +23,7 @@ from consent_server.consent_log.schemas import ConsentCreateSchema
 from consent_server.errors import shown, validation_message
 from consent_server.sites.hosts import host_allowed, origin_host
 from consent_server.sites.service import SiteNotFound, SiteView, get_site_view
+from consent_server.sites.service import cache as site_cache
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -80,20 +81,30 @@ class ConsentGate:
         self.keys = app.extensions["consent_keys"]
         self.writer = app.extensions["receipt_writer"]
         self.limit = RateLimit(app.config)
+        self.cache_seconds = float(app.config["SITE_CACHE_SECONDS"])
         # One instance: building a marshmallow schema per request costs more than using it.
         self.schema = ConsentCreateSchema()
 
-    @staticmethod
-    def check_origin(site_key: str, origin: str | None) -> Refusal | None:
+    def site(self, site_key: str) -> SiteView | None:
+        """The site from this process's cache, else from the database; None when unknown."""
+        # The cache needs no app context: a warm fast path runs without one.
+        view = site_cache.get(site_key, self.cache_seconds)
+        if view is not None:
+            return view
+        try:
+            return get_site_view(site_key)
+        except SiteNotFound:
+            return None
+
+    def check_origin(
+        self, site_key: str, origin: str | None, view: SiteView | None = None
+    ) -> Refusal | None:
         """403 when the page calling is not on one of the site's domains (unknown site: None)."""
         if not origin:
             return None
-        try:
-            domains = get_site_view(site_key).domains
-        except SiteNotFound:
-            return None  # answered 404 once the body is read
-        if host_allowed(origin_host(origin), domains):
-            return None
+        view = view if view is not None else self.site(site_key)
+        if view is None or host_allowed(origin_host(origin), view.domains):
+            return None  # an unknown site is answered 404 once the body is read
         return Refusal(403, f"Origin {shown(origin)} is not a domain of {site_key!r}.")
 
     def validate(self, data: Any) -> dict[str, Any] | Refusal:
@@ -111,11 +122,11 @@ class ConsentGate:
         *,
         client_ip: str | None,
         user_agent: str | None,
+        view: SiteView | None = None,
     ) -> RecordedReceipt | Refusal:
         """Record a validated consent: its signed receipt once committed, or a 404/422 refusal."""
-        try:
-            view: SiteView = get_site_view(site_key)
-        except SiteNotFound:
+        view = view if view is not None else self.site(site_key)
+        if view is None:
             return Refusal(404, f"Unknown site {shown(site_key)}.")
         if view.current is None:
             return Refusal(404, f"Site {shown(site_key)} has no declaration yet.")
@@ -143,7 +154,8 @@ class ConsentGate:
         user_agent: str | None,
     ) -> tuple[RecordedReceipt | Refusal, Headers]:
         """Every step for a parsed JSON body: (receipt or refusal, rate-limit headers)."""
-        refused = self.check_origin(site_key, origin)
+        view = self.site(site_key)
+        refused = self.check_origin(site_key, origin, view)
         if refused:
             return refused, []
         headers, refused = self.limit.count(client_ip)
@@ -152,4 +164,7 @@ class ConsentGate:
         payload = self.validate(data)
         if isinstance(payload, Refusal):
             return payload, headers
-        return self.record(site_key, payload, client_ip=client_ip, user_agent=user_agent), headers
+        outcome = self.record(
+            site_key, payload, client_ip=client_ip, user_agent=user_agent, view=view
+        )
+        return outcome, headers

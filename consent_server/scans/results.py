@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from consent_server.scans.queue import (
     ScanNotFound,
     _max_attempts,
 )
+from consent_server.scans.schemas import ScanDiffSchema, ScanSchema, ScanSummarySchema
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import get_site
 from consent_server.tx import transaction
@@ -233,33 +235,6 @@ def previous_scan(scan: Scan) -> Scan | None:
     ).scalar_one_or_none()
 
 
-def _finding_out(f: ScanFinding) -> dict[str, Any]:
-    return {
-        "type": f.type,
-        "severity": f.severity,
-        "message": f.message,
-        "cookie": f.cookie,
-        "domain": f.domain,
-        "phase": f.phase,
-        "page": f.data.get("page"),
-        "fingerprint": f.fingerprint,
-    }
-
-
-def _item_out(i: ScanItem) -> dict[str, Any]:
-    return {
-        "kind": i.kind,
-        "name": i.name,
-        "domain": i.domain,
-        "party": i.party,
-        "category": i.category,
-        "classified_by": i.classified_by,
-        "lifetime_class": i.lifetime_class,
-        "requested_seconds": i.requested_seconds,
-        "phases": i.phases,
-    }
-
-
 def scan_findings(scan: Scan) -> list[ScanFinding]:
     """The scan's findings, most severe first."""
     rows = db.session.execute(
@@ -279,8 +254,8 @@ def scan_items(scan: Scan) -> list[ScanItem]:
     )
 
 
-def diff_scans(scan: Scan, previous: Scan | None = None) -> dict[str, Any]:
-    """New and gone cookies, new and resolved findings, against the site's previous scan."""
+def scan_changes(scan: Scan, previous: Scan | None = None) -> dict[str, Any]:
+    """New and gone items, new and resolved findings against the site's previous scan (rows)."""
     if scan.status != DONE:
         raise ScanNotFinished(scan.id)
     previous = previous if previous is not None else previous_scan(scan)
@@ -293,56 +268,48 @@ def diff_scans(scan: Scan, previous: Scan | None = None) -> dict[str, Any]:
         "scan": scan.id,
         "previous": previous.id if previous else None,
         "cookies": {
-            "new": [_item_out(i) for k, i in items.items() if k not in before_items],
-            "gone": [_item_out(i) for k, i in before_items.items() if k not in items],
+            "new": [i for k, i in items.items() if k not in before_items],
+            "gone": [i for k, i in before_items.items() if k not in items],
         },
         "findings": {
-            "new": [_finding_out(f) for k, f in findings.items() if k not in before],
-            "resolved": [_finding_out(f) for k, f in before.items() if k not in findings],
+            "new": [f for k, f in findings.items() if k not in before],
+            "resolved": [f for k, f in before.items() if k not in findings],
         },
     }
+
+
+def diff_scans(scan: Scan, previous: Scan | None = None) -> dict[str, Any]:
+    """scan_changes as JSON-ready data (ScanDiffSchema)."""
+    return ScanDiffSchema().dump(scan_changes(scan, previous))
+
+
+@dataclass(frozen=True)
+class ScanDetails:
+    """A scan with what ScanSchema adds to its summary: revision, findings, observed items."""
+
+    scan: Scan
+    revision: int | None
+    findings: list[ScanFinding]
+    observed: list[ScanItem]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.scan, name)
+
+
+def scan_details(scan: Scan) -> ScanDetails:
+    """Everything ScanSchema shows about a scan, loaded."""
+    rev = db.session.get(SiteRevision, scan.revision_id) if scan.revision_id else None
+    return ScanDetails(scan, rev.number if rev else None, scan_findings(scan), scan_items(scan))
 
 
 def scan_summary(scan: Scan) -> dict[str, Any]:
-    """A JSON-ready summary of a scan (as listed)."""
-    return {
-        "id": scan.id,
-        "site": scan.site.key,
-        "status": scan.status,
-        "trigger": scan.trigger,
-        "scheduled_for": as_utc(scan.scheduled_for),
-        "created_at": as_utc(scan.created_at),
-        "started_at": as_utc(scan.started_at),
-        "finished_at": as_utc(scan.finished_at),
-        "elapsed_seconds": scan.elapsed_seconds,
-        "attempts": scan.attempts,
-        "worker": scan.worker,
-        "error": scan.error,
-        "url": (scan.settings or {}).get("url"),
-        "pages": scan.pages,
-        "cookies": scan.cookie_count,
-        "storage_items": scan.storage_count,
-        "finding_counts": scan.finding_counts,
-        "alert": {"state": scan.alert_state, "result": scan.alert_result}
-        if scan.alert_state
-        else None,
-    }
+    """A JSON-ready summary of a scan (as listed), through its schema."""
+    return ScanSummarySchema().dump(scan)
 
 
 def scan_document(scan: Scan) -> dict[str, Any]:
-    """Everything about a scan: summary, settings, findings, observed items and the report."""
-    rev = db.session.get(SiteRevision, scan.revision_id) if scan.revision_id else None
-    doc = scan_summary(scan)
-    doc.update(
-        {
-            "settings": scan.settings,
-            "revision": rev.number if rev else None,
-            "findings": [_finding_out(f) for f in scan_findings(scan)],
-            "observed": [_item_out(i) for i in scan_items(scan)],
-            "report": scan.report,
-        }
-    )
-    return doc
+    """Everything about a scan as JSON-ready data: summary, settings, findings, items, report."""
+    return ScanSchema().dump(scan_details(scan))
 
 
 def site_key_of(scan_id: int) -> str:

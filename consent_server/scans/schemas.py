@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
+from consent_server.clock import as_utc
 from consent_server.schemas import _In
 
 
@@ -14,27 +17,66 @@ class ScanListQuerySchema(_In):
     status = fields.String(validate=validate.OneOf(["queued", "running", "done", "failed"]))
 
 
+class StoredDateTime(fields.DateTime):
+    """A stored time, dumped as aware UTC (SQLite gives naive UTC back)."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return super()._serialize(as_utc(value), attr, obj, **kwargs)
+
+
+class ScanFindingSchema(Schema):
+    """One finding of a scan, as stored."""
+
+    type = fields.String()
+    severity = fields.String()
+    message = fields.String()
+    cookie = fields.String(allow_none=True)
+    domain = fields.String(allow_none=True)
+    phase = fields.String(allow_none=True)
+    page = fields.Function(lambda f: (f.data or {}).get("page"))
+    fingerprint = fields.String()
+
+
+class ScanItemSchema(Schema):
+    """One cookie or storage item a scan observed."""
+
+    kind = fields.String(metadata={"description": "cookie, localStorage or sessionStorage"})
+    name = fields.String()
+    domain = fields.String(allow_none=True)
+    party = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    classified_by = fields.String(allow_none=True)
+    lifetime_class = fields.String(allow_none=True)
+    requested_seconds = fields.Float(allow_none=True)
+    phases = fields.List(fields.String())
+
+
 class ScanSummarySchema(Schema):
-    """A scan as listed."""
+    """A scan as listed (dumped from the stored scan)."""
 
     id = fields.Integer()
-    site = fields.String()
+    site = fields.Function(lambda scan: scan.site.key, metadata={"type": "string"})
     status = fields.String(metadata={"description": "queued, running, done or failed"})
     trigger = fields.String(metadata={"description": "schedule, manual or api"})
-    scheduled_for = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime()
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
+    scheduled_for = StoredDateTime(allow_none=True)
+    created_at = StoredDateTime()
+    started_at = StoredDateTime(allow_none=True)
+    finished_at = StoredDateTime(allow_none=True)
     elapsed_seconds = fields.Float(allow_none=True)
     attempts = fields.Integer()
     worker = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
-    url = fields.String(allow_none=True)
+    url = fields.Function(lambda scan: (scan.settings or {}).get("url"), allow_none=True)
     pages = fields.Integer(allow_none=True)
-    cookies = fields.Integer(allow_none=True)
-    storage_items = fields.Integer(allow_none=True)
+    cookies = fields.Integer(attribute="cookie_count", allow_none=True)
+    storage_items = fields.Integer(attribute="storage_count", allow_none=True)
     finding_counts = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True)
-    alert = fields.Dict(allow_none=True)
+    alert = fields.Function(
+        lambda scan: (
+            {"state": scan.alert_state, "result": scan.alert_result} if scan.alert_state else None
+        ),
+        allow_none=True,
+    )
 
 
 class ScanListSchema(Schema):
@@ -49,9 +91,23 @@ class ScanSchema(ScanSummarySchema):
 
     settings = fields.Dict()
     revision = fields.Integer(allow_none=True)
-    findings = fields.List(fields.Dict())
-    observed = fields.List(fields.Dict())
+    findings = fields.List(fields.Nested(ScanFindingSchema))
+    observed = fields.List(fields.Nested(ScanItemSchema))
     report = fields.Dict(allow_none=True, metadata={"description": "See docs/scan-report.md."})
+
+
+class CookieChangesSchema(Schema):
+    """Cookies and storage items that appeared or went away."""
+
+    new = fields.List(fields.Nested(ScanItemSchema))
+    gone = fields.List(fields.Nested(ScanItemSchema))
+
+
+class FindingChangesSchema(Schema):
+    """Findings that are new or resolved."""
+
+    new = fields.List(fields.Nested(ScanFindingSchema))
+    resolved = fields.List(fields.Nested(ScanFindingSchema))
 
 
 class ScanDiffSchema(Schema):
@@ -60,8 +116,8 @@ class ScanDiffSchema(Schema):
     site = fields.String()
     scan = fields.Integer()
     previous = fields.Integer(allow_none=True)
-    cookies = fields.Dict(metadata={"description": "{new: [...], gone: [...]}"})
-    findings = fields.Dict(metadata={"description": "{new: [...], resolved: [...]}"})
+    cookies = fields.Nested(CookieChangesSchema)
+    findings = fields.Nested(FindingChangesSchema)
 
 
 class ReportLinkQuerySchema(_In):
