@@ -1,111 +1,45 @@
-"""Fixtures: the app on SQLite and PostgreSQL, clients, tokens, a live server on loopback."""
+"""Fixtures: the app on SQLite and PostgreSQL, clients, tokens, servers on loopback, Chromium,
+and the shared states of the consent-log, scan and banner tests. Helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from consent_server.app import create_app
-from consent_server.extensions import db
-from consent_server.sites import banner_config
-from consent_server.sites.service import apply_declaration, cache
+from consent_server.consent_log.verify.bundle import verify_path
+from consent_server.sites.service import apply_declaration
 from consent_server.sites.tokens import create_token
 from declaration.loader import read_declaration
-from scanner.engines import BASE_ARGS
+from tests.support.apps import (
+    EXAMPLE,
+    demo_app,
+    fresh_postgres,
+    make_app,
+    missing,
+    release,
+    reset_database,
+)
+from tests.support.banner import build_app
+from tests.support.browsers import CHROMIUM, CHROMIUM_ARGS, open_context
+from tests.support.live import LiveServer
+from tests.support.log import SealedLog, cli, export_bundle, post_receipts
+from tests.support.scans import apply, cookie, declaration, fake_report, finding, finish
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "site.yaml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-# The scanner's own Chromium flags: no sandbox as root, and no background calls to the internet.
-CHROMIUM_ARGS = list(BASE_ARGS)
-CHROMIUM = os.environ.get("CONSENT_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-
-
-def _missing(what: str) -> None:
-    # With CI=true a missing service is a failure, never a silent skip.
-    if IN_CI:
-        pytest.fail(f"{what} (required with CI=true)", pytrace=False)
-    pytest.skip(what)
+# -- databases and apps ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
-    name = f"cm_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        _missing(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    """The system Chromium, or a loud failure under CI."""
-    if not os.path.exists(CHROMIUM):
-        _missing(f"Chromium not found at {CHROMIUM}")
-    return CHROMIUM
-
-
-_pg_schema_ready: set[str] = set()
-
-
-def make_app(tmp_path: Path, database: str, **overrides: Any) -> Flask:
-    """Build a test app on a database URL with its own key folder."""
-    config = {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database,
-        "KEYS_DIR": str(tmp_path / "keys"),
-        "SITE_CACHE_SECONDS": 0,
-        "RATELIMIT_ENABLED": False,
-        "SERVER_NAME": None,
-    }
-    config.update(overrides)
-    app = create_app(config)
-    cache.clear()
-    banner_config._cache.clear()
-    return app
-
-
-def demo_app(tmp_path: Path, database: str | None = None, **overrides: Any) -> Flask:
-    """A test app on a clean database (SQLite in tmp_path by default) with the example site."""
-    app = make_app(tmp_path, database or f"sqlite:///{tmp_path}/db.sqlite3", **overrides)
-    reset_database(app)
-    with app.app_context():
-        apply_declaration(read_declaration(EXAMPLE))
-    return app
-
-
-def reset_database(app: Flask) -> None:
-    """Create the schema, or empty every table when it already exists."""
-    with app.app_context():
-        url = app.config["SQLALCHEMY_DATABASE_URI"]
-        if url.startswith("sqlite") or url not in _pg_schema_ready:
-            db.drop_all()
-            db.create_all()
-            _pg_schema_ready.add(url)
-        else:
-            names = ", ".join(t.name for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            db.session.commit()
+    with fresh_postgres("cm_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -123,14 +57,6 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     reset_database(application)
     yield application
     release(application)
-
-
-def release(app: Flask) -> None:
-    """Close every database connection a test app holds."""
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    app.extensions["receipt_writer"].close()
 
 
 @pytest.fixture
@@ -163,36 +89,7 @@ def tokens(app: Flask, demo_site: str) -> dict[str, str]:
         }
 
 
-def consent_body(revision: int = 1, **changes: Any) -> dict[str, Any]:
-    """A valid consent event for the demo site."""
-    body = {
-        "consent_id": str(uuid.uuid4()),
-        "revision": revision,
-        "decisions": {"necessary": True, "preferences": True, "analytics": True, "marketing": True},
-        "method": "accept_all",
-        "language": "sv",
-        "page_url": "https://demo.example.se/produkter?email=a@b.se#top",
-        "gpc": False,
-    }
-    body.update(changes)
-    return body
-
-
-class LiveServer:
-    """A real threaded HTTP server on loopback serving the app."""
-
-    def __init__(self, app: Flask) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.thread.join()
+# -- servers on loopback -----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -200,3 +97,129 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     """The app served over HTTP on 127.0.0.1."""
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo site (SQLite) served over HTTP on 127.0.0.1, one per test module; its app is
+    `demo_server.app`."""
+    app = demo_app(tmp_path_factory.mktemp("demo"))
+    with LiveServer(app) as server:
+        yield server
+    release(app)
+
+
+# -- Chromium ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The system Chromium, or a loud failure under CI."""
+    if not os.path.exists(CHROMIUM):
+        missing(f"Chromium not found at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def pw() -> Iterator[Playwright]:
+    """Playwright, one per test module."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(pw: Playwright, chromium_path: str) -> Iterator[Browser]:
+    """The system Chromium under Playwright, one per test module."""
+    browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Makes fresh browser contexts (a new profile each), closed after the test."""
+    made: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        made.append(open_context(browser, **options))
+        return made[-1]
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Callable[..., BrowserContext]) -> Page:
+    """A page in a fresh context."""
+    return new_context().new_page()
+
+
+# -- the banner on its test page ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def banner_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The example site and the banner's test page (tests/support/banner.py), one per module."""
+    app = build_app(tmp_path_factory.mktemp("banner"))
+    yield app
+    release(app)
+
+
+@pytest.fixture(scope="module")
+def banner_server(banner_app: Flask) -> Iterator[LiveServer]:
+    """The banner's test app served over HTTP on 127.0.0.1."""
+    with LiveServer(banner_app) as live:
+        yield live
+
+
+# -- the consent log ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sealed_log(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, demo_site: str, tmp_path: Path
+) -> SealedLog:
+    """Three seals over 4 receipts each, exported as an intact bundle."""
+    ids = {}
+    for sequence in (1, 2, 3):
+        ids[sequence] = post_receipts(client, 4)
+        assert f"seal {sequence} over 4 receipts" in cli(runner, "log", "seal")
+    bundle = export_bundle(runner, tmp_path / "intact.zip")
+    report = verify_path(bundle)
+    assert report.ok and (report.receipts, report.seals) == (12, 3)
+    return SealedLog(bundle, ids, tmp_path)
+
+
+# -- scans -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scan_api(app: Flask) -> dict[str, Any]:
+    """Two sites with scans; tokens of each."""
+    with app.app_context():
+        apply(declaration())
+        apply(declaration("other-shop"))
+        first = finish(
+            "demo-shop", fake_report([cookie("_fbp")], [finding("pre_consent", "high", "_fbp")])
+        )
+        second = finish(
+            "demo-shop",
+            fake_report(
+                [cookie("_fbp"), cookie("<img src=x onerror=alert(1)>", "unknown", source="none")],
+                [
+                    finding("pre_consent", "high", "_fbp"),
+                    finding("undeclared", "medium", "<img src=x onerror=alert(1)>"),
+                ],
+            ),
+        )
+        other = finish("other-shop", fake_report())
+        return {
+            "first": first,
+            "second": second,
+            "other": other,
+            "admin": create_token("demo-shop", "admin")[1],
+            "auditor": create_token("demo-shop", "auditor")[1],
+            "other_admin": create_token("other-shop", "admin")[1],
+            "operator": create_token(None, "auditor")[1],
+        }

@@ -11,36 +11,21 @@ from typing import Any
 
 import orjson
 import pytest
-import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
-from consent_server.consent_log.models import ConsentReceipt
 from consent_server.consent_log.seals import seal_site
 from consent_server.extensions import db
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import apply_declaration
 from consent_server.sites.tokens import create_token, revoke_token
 from declaration.loader import load_declaration
-from tests.conftest import EXAMPLE, LiveServer, consent_body
+from tests.support.apps import EXAMPLE, bearer, example_data
+from tests.support.consent import consent_body, post_consent
+from tests.support.live import LiveServer
 
 SITE = "/api/v1/sites/demo-shop"
 OTHER = "/api/v1/sites/other-shop"
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def example_data(**changes: Any) -> dict[str, Any]:
-    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data.update(changes)
-    return data
-
-
-def receipt_count(app: Flask) -> int:
-    with app.app_context():
-        return db.session.query(ConsentReceipt).count()
 
 
 @pytest.fixture
@@ -56,12 +41,6 @@ def other_site(app: Flask, demo_site: str) -> dict[str, str]:
             "admin": create_token("other-shop", "admin")[1],
             "auditor": create_token("other-shop", "auditor")[1],
         }
-
-
-def post_consent(client: FlaskClient, **changes: Any) -> dict[str, Any]:
-    resp = client.post(f"{SITE}/consents", json=consent_body(**changes))
-    assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()
 
 
 # -- PUT /sites/{site} -------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from consent_server.extensions import db
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import apply_declaration
 from declaration.loader import read_declaration
-from tests.conftest import EXAMPLE, LiveServer, consent_body, demo_app, release
+from tests.support.apps import EXAMPLE, demo_app, release
+from tests.support.consent import consent_body
+from tests.support.live import LiveServer
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
 CONFIG = "/api/v1/sites/demo-shop/config"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.conftest import IN_CI, ROOT, make_app
+from tests.support.apps import ROOT, make_app, missing
 
 BANNER = ROOT / "static" / "banner"
 DIST = BANNER / "dist"
@@ -26,9 +26,7 @@ def manifest() -> dict:
 
 def test_dist_is_built_from_the_current_sources():
     if not shutil.which("node"):
-        if IN_CI:
-            pytest.fail("node is needed to check the banner bundle (required with CI=true)")
-        pytest.skip("node is not installed")
+        missing("node is not installed (needed to check the banner bundle)")
     result = subprocess.run(
         [sys.executable, str(BANNER / "build.py"), "--check"],
         capture_output=True,
@@ -67,12 +65,12 @@ def test_bundle_loads_its_hashed_css_and_has_no_eval():
 
 
 @pytest.fixture
-def banner_app(tmp_path: Path) -> Flask:
+def bundle_app(tmp_path: Path) -> Flask:
     return make_app(tmp_path, f"sqlite:///{tmp_path}/db.sqlite3")
 
 
-def test_cache_headers(banner_app: Flask):
-    client = banner_app.test_client()
+def test_cache_headers(bundle_app: Flask):
+    client = bundle_app.test_client()
     m = manifest()
     entry = client.get("/banner/banner.js")
     assert entry.status_code == 200

@@ -5,50 +5,26 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import (
-    CHROMIUM_ARGS,
-    IN_CI,
-    LiveServer,
-    demo_app,
-)
+from tests.support.browsers import selenium_chrome
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ALL_RUNS = ["analytics-inline", "analytics-src", "marketing-src"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with LiveServer(demo_app(tmp_path_factory.mktemp("selenium"))) as live:
-        yield live
 
 
 @pytest.fixture
 def driver(chromium_path: str) -> Iterator[WebDriver]:
     """A new Chromium with a fresh profile for each test."""
-    if not Path(CHROMEDRIVER).exists():
-        if IN_CI:
-            pytest.fail(f"chromedriver not found at {CHROMEDRIVER} (required with CI=true)")
-        pytest.skip(f"chromedriver not found at {CHROMEDRIVER}")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium_path
-    options.add_argument("--headless=new")
-    options.add_argument("--lang=sv-SE")
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser = selenium_chrome(chromium_path)
     yield browser
     browser.quit()
 
@@ -86,8 +62,8 @@ def delivered_receipt(driver: WebDriver, server: LiveServer) -> dict[str, Any]:
     return history["receipts"][0]["record"]
 
 
-def test_first_visit_shows_the_banner(driver: WebDriver, server: LiveServer):
-    open_demo(driver, server)
+def test_first_visit_shows_the_banner(driver: WebDriver, demo_server: LiveServer):
+    open_demo(driver, demo_server)
     dialog = wait(driver, ec.visibility_of_element_located((By.CSS_SELECTOR, "#cm-banner .cm-l1")))
     assert dialog.get_attribute("role") == "dialog"
     title = driver.find_element(By.ID, dialog.get_attribute("aria-labelledby"))
@@ -98,15 +74,15 @@ def test_first_visit_shows_the_banner(driver: WebDriver, server: LiveServer):
     assert driver.execute_script("return ConsentManager.getConsent()") is None
 
 
-def test_accept_all_runs_the_blocked_scripts_and_records_the_receipt(driver, server):
-    open_demo(driver, server)
+def test_accept_all_runs_the_blocked_scripts_and_records_the_receipt(driver, demo_server):
+    open_demo(driver, demo_server)
     banner_button(driver, "accept-all").click()
     wait(driver, lambda d: d.execute_script("return (window.demoRuns || []).length === 3"))
     assert driver.execute_script("return window.demoRuns") == ALL_RUNS
     wait(driver, ec.invisibility_of_element_located((By.ID, "cm-banner")))
     frame = driver.find_element(By.CSS_SELECTOR, "iframe[title='Demo video']")
     assert frame.get_attribute("src").endswith("/demo/video")
-    record = delivered_receipt(driver, server)
+    record = delivered_receipt(driver, demo_server)
     assert record["method"] == "accept_all"
     assert record["decisions"] == {
         "necessary": True,
@@ -118,10 +94,10 @@ def test_accept_all_runs_the_blocked_scripts_and_records_the_receipt(driver, ser
     assert consent["consentId"] == record["consent_id"]
 
 
-def test_reject_all_runs_nothing(driver, server):
-    open_demo(driver, server)
+def test_reject_all_runs_nothing(driver, demo_server):
+    open_demo(driver, demo_server)
     banner_button(driver, "reject-all").click()
-    record = delivered_receipt(driver, server)
+    record = delivered_receipt(driver, demo_server)
     assert record["method"] == "reject_all"
     assert record["decisions"] == {
         "necessary": True,
@@ -129,7 +105,7 @@ def test_reject_all_runs_nothing(driver, server):
         "analytics": False,
         "marketing": False,
     }
-    open_demo(driver, server)  # a fresh page view: the stored refusal is applied
+    open_demo(driver, demo_server)  # a fresh page view: the stored refusal is applied
     assert driver.find_elements(By.ID, "cm-banner") == []
     wait(driver, ec.visibility_of_element_located((By.CSS_SELECTOR, ".cm-ph")))
     assert driver.execute_script("return window.demoRuns") is None
@@ -138,8 +114,8 @@ def test_reject_all_runs_nothing(driver, server):
     assert "_ga" not in driver.execute_script("return document.cookie")
 
 
-def test_settings_save_a_custom_choice(driver, server):
-    open_demo(driver, server)
+def test_settings_save_a_custom_choice(driver, demo_server):
+    open_demo(driver, demo_server)
     banner_button(driver, "preferences").click()
     wait(driver, ec.visibility_of_element_located((By.CSS_SELECTOR, "#cm-banner .cm-l2")))
     switch = driver.find_element(By.CSS_SELECTOR, "#cm-banner input[data-cm-cat='analytics']")
@@ -147,7 +123,7 @@ def test_settings_save_a_custom_choice(driver, server):
     switch.click()
     assert switch.is_selected()
     banner_button(driver, "save").click()
-    record = delivered_receipt(driver, server)
+    record = delivered_receipt(driver, demo_server)
     assert record["method"] == "custom"
     assert record["decisions"] == {
         "necessary": True,

@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from consent_server.extensions import db
 from consent_server.sites.models import ApiToken, Site
 from consent_server.sites.tokens import authenticate
-from tests.conftest import EXAMPLE
+from tests.support.apps import EXAMPLE
 
 SECRET_RE = re.compile(r"cm_[A-Za-z0-9_-]{40,}")
 
@@ -286,7 +286,7 @@ def test_receipts_are_signed_with_the_rotated_key(
 ):
     import jwt
 
-    from tests.conftest import consent_body
+    from tests.support.consent import consent_body
 
     new_kid = runner.invoke(args=["keys", "rotate"]).stdout.strip().split()[-1]
     resp = app.test_client().post(f"/api/v1/sites/{demo_site}/consents", json=consent_body())

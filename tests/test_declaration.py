@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from flask import Flask
 
 from consent_server.extensions import db
 from consent_server.sites.models import Site, SiteRevision
-from consent_server.sites.service import apply_declaration
 from declaration.loader import (
     DeclarationError,
     load_declaration,
@@ -20,7 +18,7 @@ from declaration.loader import (
     read_declaration,
 )
 from declaration.schema import DEFAULT_CATEGORIES
-from tests.conftest import EXAMPLE
+from tests.support.apps import EXAMPLE, apply_data, example_data
 
 MINIMAL = {"site": "shop-one", "name": "Shop One AB", "domains": ["www.shop.se"]}
 
@@ -290,11 +288,6 @@ def test_hostile_texts_are_kept_verbatim():
 # -- revisions --------------------------------------------------------------------------------
 
 
-def _apply(app: Flask, data: dict[str, Any]):
-    with app.app_context():
-        return apply_declaration(load_declaration(copy.deepcopy(data)))
-
-
 def _state(app: Flask, key: str) -> tuple[int, list[str], dict | None, str]:
     with app.app_context():
         site = db.session.query(Site).filter_by(key=key).one()
@@ -302,12 +295,8 @@ def _state(app: Flask, key: str) -> tuple[int, list[str], dict | None, str]:
         return count, site.domains, site.scan, site.current_revision.content_hash
 
 
-def _example() -> dict[str, Any]:
-    return yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-
-
 def test_first_apply_creates_the_site_with_revision_1(app: Flask):
-    result = _apply(app, _example())
+    result = apply_data(app, example_data())
     assert (result.created, result.revision, result.new_revision, result.changed) == (
         True,
         1,
@@ -318,11 +307,11 @@ def test_first_apply_creates_the_site_with_revision_1(app: Flask):
 
 
 def test_reapplying_the_identical_file_changes_nothing(app: Flask):
-    data = _example()
+    data = example_data()
     data["scan"] = {"url": "https://demo.example.se/", "schedule": "0 3 * * 1"}
-    _apply(app, data)
+    apply_data(app, data)
     before = _state(app, "demo-shop")
-    again = _apply(app, data)
+    again = apply_data(app, data)
     assert (again.created, again.new_revision, again.changed, again.revision) == (
         False,
         False,
@@ -354,11 +343,11 @@ def test_reapplying_the_identical_file_changes_nothing(app: Flask):
     ],
 )
 def test_a_change_visitors_see_makes_a_new_revision(app: Flask, change):
-    data = _example()
-    _apply(app, data)
+    data = example_data()
+    apply_data(app, data)
     old_hash = _state(app, "demo-shop")[3]
     change(data)
-    result = _apply(app, data)
+    result = apply_data(app, data)
     assert (result.created, result.new_revision, result.changed, result.revision) == (
         False,
         True,
@@ -370,34 +359,34 @@ def test_a_change_visitors_see_makes_a_new_revision(app: Flask, change):
 
 
 def test_changed_domains_update_the_site_but_keep_the_revision(app: Flask):
-    data = _example()
-    _apply(app, data)
+    data = example_data()
+    apply_data(app, data)
     data["domains"] = ["shop.example.se"]
-    result = _apply(app, data)
+    result = apply_data(app, data)
     assert (result.new_revision, result.changed, result.revision) == (False, True, 1)
     count, domains, _scan, _hash = _state(app, "demo-shop")
     assert count == 1 and domains == ["shop.example.se"]
 
 
 def test_changed_scan_block_updates_the_site_but_keeps_the_revision(app: Flask):
-    data = _example()
-    _apply(app, data)
+    data = example_data()
+    apply_data(app, data)
     data["scan"] = {"url": "https://demo.example.se/", "schedule": "0 4 * * *", "max_pages": 5}
-    result = _apply(app, data)
+    result = apply_data(app, data)
     assert (result.new_revision, result.changed, result.revision) == (False, True, 1)
     count, _domains, scan, _hash = _state(app, "demo-shop")
     assert count == 1 and scan["schedule"] == "0 4 * * *" and scan["max_pages"] == 5
     del data["scan"]
-    result = _apply(app, data)
+    result = apply_data(app, data)
     assert (result.new_revision, result.changed) == (False, True)
     assert _state(app, "demo-shop")[2] is None
 
 
 def test_going_back_to_older_content_is_a_new_revision_again(app: Flask):
-    data = _example()
-    _apply(app, data)
+    data = example_data()
+    apply_data(app, data)
     data["consent_lifetime"] = "P6M"
-    _apply(app, data)
+    apply_data(app, data)
     data["consent_lifetime"] = "P12M"
-    result = _apply(app, data)
+    result = apply_data(app, data)
     assert (result.new_revision, result.revision) == (True, 3)

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import jwt
 import pytest
-from playwright.sync_api import Page, sync_playwright
-
-from tests.conftest import CHROMIUM_ARGS, LiveServer, demo_app
+from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
 ALL_RUNS = "analytics-inline\nanalytics-src\nmarketing-src"
 NOTHING = "\u2013"  # what demo.js shows for an empty list
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with LiveServer(demo_app(tmp_path_factory.mktemp("demo"))) as server:
-        yield server
-
-
-@pytest.fixture
-def page(chromium_path: str) -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="sv-SE")
-        context.set_default_timeout(10_000)
-        yield context.new_page()
-        browser.close()
 
 
 def receipt_of(page: Page, click) -> dict:

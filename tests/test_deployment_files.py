@@ -23,7 +23,8 @@ import yaml
 from gunicorn.config import Config as GunicornConfig
 from packaging.specifiers import SpecifierSet
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.apps import ROOT
+
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

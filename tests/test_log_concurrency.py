@@ -21,7 +21,9 @@ from consent_server.consent_log.seals import SealResult, seal_site
 from consent_server.consent_log.verify.bundle import verify_path
 from consent_server.extensions import db
 from consent_server.sites.models import Site
-from tests.conftest import LiveServer, consent_body
+from tests.support.apps import ONLY_POSTGRES
+from tests.support.consent import consent_body
+from tests.support.live import LiveServer
 
 SITE = "demo-shop"
 THREADS = 16
@@ -139,9 +141,7 @@ def test_concurrent_posts_and_seals_store_and_seal_every_acknowledged_receipt_on
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
+@ONLY_POSTGRES
 def test_consents_are_recorded_while_a_sealer_holds_the_site_lock(
     app: Flask, live_server: LiveServer, demo_site: str
 ):

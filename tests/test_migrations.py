@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import flask_migrate
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -19,7 +16,8 @@ from sqlalchemy import inspect
 from consent_server.extensions import db
 from consent_server.sites.service import apply_declaration
 from declaration.loader import read_declaration
-from tests.conftest import EXAMPLE, PG_ADMIN_URL, consent_body, make_app, release
+from tests.support.apps import EXAMPLE, fresh_postgres, make_app, release
+from tests.support.consent import consent_body
 
 TABLES = {
     "sites",
@@ -65,17 +63,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
         return
-    name = f"cm_migrate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError:
-        request.getfixturevalue("postgres_url")  # skips, or fails under CI, as other tests do
-        raise
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres("cm_migrate") as url:
+        yield url
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from consent_server.consent_log.models import ConsentReceipt
 from consent_server.extensions import db
 from consent_server.sites.models import SiteRevision
 from consent_server.sites.tokens import create_token
-from tests.conftest import EXAMPLE, consent_body, demo_app, make_app, release
+from tests.support.apps import EXAMPLE, demo_app, make_app, release
+from tests.support.consent import consent_body
 
 # A modest, fixed set of cases by default, so a failure reproduces on every run; fuzz harder
 # and with fresh randomness with CONSENT_FUZZ_EXAMPLES=500 CONSENT_FUZZ_RANDOM=1.

@@ -5,9 +5,8 @@ on pages served here."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from scanner.cli import main
 from scanner.policy import PolicyStatement, analyze_text, load_policy, policy_findings
+from tests.support.live import serve_http
 from tests.support.policy import (
     DAY,
     FBP,
@@ -202,12 +202,8 @@ class _Pages(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def policy_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(_Pages) as served:
+        yield served.url
 
 
 def test_cli_policy_url_with_a_plain_get(

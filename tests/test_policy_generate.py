@@ -9,7 +9,7 @@ import pytest
 from declaration.loader import load_declaration, read_declaration
 from declaration.policy_text import build_policy, display_name, render_html, render_markdown
 from scanner.policy import analyze_html, analyze_text
-from tests.conftest import EXAMPLE
+from tests.support.apps import EXAMPLE
 
 
 def _declaration(cookies: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

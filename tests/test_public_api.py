@@ -7,7 +7,7 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import consent_body
+from tests.support.consent import consent_body
 
 CONFIG = "/api/v1/sites/demo-shop/config"
 CONSENTS = "/api/v1/sites/demo-shop/consents"

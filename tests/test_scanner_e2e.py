@@ -1,4 +1,5 @@
-"""The cookie scanner end to end, with both engines, against the fixture shop in scanner_site.
+"""The cookie scanner end to end, with both engines, against the fixture shop
+(tests/support/site.py).
 
 One scan per engine (module scope) is shared by every assertion; the same expectations hold
 for Playwright and Selenium. Then the command line (reports, exit statuses) and the global
@@ -7,9 +8,7 @@ time limit, each checked for Chromium processes left behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -18,15 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from declaration.loader import read_declaration
 from scanner import scan
 from scanner.cli import main
 from scanner.config import ScanConfig
-from tests.conftest import _missing
-from tests.scanner_site import (
+from tests.support.browsers import (
+    CHROMEDRIVER,
+    assert_no_new_browsers,
+    browser_pids,
+    require_chromedriver,
+)
+from tests.support.site import (
     ADS,
     CART_MAX_AGE,
     CONSENT_MAX_AGE,
@@ -53,7 +56,6 @@ from tests.scanner_site import (
 
 pytestmark = pytest.mark.browser
 
-CHROMEDRIVER = os.environ.get("CONSENT_CHROMEDRIVER", "/usr/bin/chromedriver")
 CAP = 400 * DAY
 PRE, REJECT, ACCEPT = "pre-consent", "after-reject", "after-accept"
 ALL = [PRE, REJECT, ACCEPT]
@@ -275,35 +277,6 @@ FINDINGS = {
 # -- fixtures -------------------------------------------------------------------------------
 
 
-def _browser_pids() -> set[int]:
-    """Chromium and ChromeDriver processes anywhere, and every child of this test process
-    (Playwright's driver, ChromeDriver, and a Chromium they leave behind)."""
-    pids = set()
-    for proc in psutil.process_iter(["name", "status"]):
-        name = (proc.info["name"] or "").lower()
-        if "chrom" in name and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            pids.add(proc.pid)
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if child.status() != psutil.STATUS_ZOMBIE:
-                pids.add(child.pid)
-    return pids
-
-
-def assert_no_new_browsers(before: set[int]) -> None:
-    """Every Chromium/ChromeDriver process started since `before` is gone (they may take a
-    moment to exit after the scan closed them)."""
-    procs = []
-    for pid in _browser_pids() - before:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(procs, timeout=20)
-    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, [(p.pid, p.name(), p.cmdline()[:3]) for p in alive]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerSite]:
     with ScannerSite(tmp_path_factory.mktemp("scanner-site")) as server:
@@ -332,8 +305,8 @@ def _fixture_config(url: str, engine: str, chromium: str, **settings: Any) -> Sc
 
 
 def _engine_ready(engine: str) -> None:
-    if engine == "selenium" and not Path(CHROMEDRIVER).exists():
-        _missing(f"chromedriver not found at {CHROMEDRIVER}")
+    if engine == "selenium":
+        require_chromedriver()
 
 
 @dataclass
@@ -368,7 +341,7 @@ def scanned(
     config = _fixture_config(
         site.url("/"), engine, chromium_path, max_pages=10, page_timeout=20, total_timeout=120
     )
-    before = _browser_pids()
+    before = browser_pids()
     first_request = len(site.requests)
     started = time.monotonic()
     report = scan(config, declaration=read_declaration(declaration_file))
@@ -608,7 +581,7 @@ def test_a_page_is_watched_until_the_work_it_scheduled_is_done(
     animation frames. The default --wait sees them all; a timer due long after --wait is not
     waited for."""
     _engine_ready(engine)
-    before = _browser_pids()
+    before = browser_pids()
     config = _fixture_config(
         site.url("/late"), engine, chromium_path, phases=(PRE,), max_pages=2, use_sitemap=False
     )
@@ -653,7 +626,7 @@ def test_cli_reports_and_exit_status(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    before = _browser_pids()
+    before = browser_pids()
     json_file, html_file = tmp_path / "scan.json", tmp_path / "scan.html"
     args = _cli_args(site, chromium_path, "--declaration", str(declaration_file))
     status = main([*args, "--json", str(json_file), "--html", str(html_file), "--fail-on", "high"])
@@ -705,13 +678,13 @@ def test_cli_reports_and_exit_status(
 def test_cli_usage_errors(
     argv: list[str], chromium_path: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _browser_pids()
+    before = browser_pids()
     assert main([*argv, "--chromium", chromium_path, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.strip()
     if "127.0.0.1" in " ".join(argv) or "localhost" in argv[0]:
         assert "--allow-private" in err
-    assert _browser_pids() - before == set()  # refused before any browser started
+    assert browser_pids() - before == set()  # refused before any browser started
 
 
 # -- the global time limit ------------------------------------------------------------------
@@ -724,7 +697,7 @@ def test_time_limit_gives_a_partial_report(
     """/slow-start links to /slow, which does not answer for a minute: the crawl stops at the
     time limit with what it has, instead of waiting for the page timeout (30 s)."""
     _engine_ready(engine)
-    before = _browser_pids()
+    before = browser_pids()
     json_file = tmp_path / "scan.json"
     started = time.monotonic()
     status = main(
@@ -768,7 +741,7 @@ def test_time_limit_too_short_is_a_clean_error(
     engine: str, site: ScannerSite, chromium_path: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _engine_ready(engine)
-    before = _browser_pids()
+    before = browser_pids()
     started = time.monotonic()
     status = main(
         [

@@ -7,8 +7,6 @@ both choices.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,22 +17,8 @@ from consent_server.consent_log.models import ConsentReceipt
 from consent_server.extensions import db
 from scanner.api import scan
 from scanner.config import ScanConfig
-from tests.conftest import LiveServer, demo_app, release
-
-CHROMEDRIVER = os.environ.get("CONSENT_CHROMEDRIVER", "/usr/bin/chromedriver")
-
-
-@pytest.fixture(scope="module")
-def consent_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    app = demo_app(tmp_path_factory.mktemp("own-banner"))
-    yield app
-    release(app)
-
-
-@pytest.fixture(scope="module")
-def server(consent_app: Flask) -> Iterator[LiveServer]:
-    with LiveServer(consent_app) as live:
-        yield live
+from tests.support.browsers import CHROMEDRIVER
+from tests.support.live import LiveServer
 
 
 def _methods(app: Flask) -> list[str]:
@@ -51,11 +35,11 @@ def _clear(app: Flask) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("engine", ["playwright", "selenium"])
 def test_own_banner_is_accepted_and_rejected_through_its_api(
-    engine: str, consent_app: Flask, server: LiveServer, chromium_path: str, tmp_path: Path
+    engine: str, demo_server: LiveServer, chromium_path: str, tmp_path: Path
 ) -> None:
-    _clear(consent_app)
+    _clear(demo_server.app)
     config = ScanConfig(
-        url=f"{server.url}/demo",
+        url=f"{demo_server.url}/demo",
         engine=engine,
         chromium=chromium_path,
         chromedriver=CHROMEDRIVER,
@@ -74,7 +58,7 @@ def test_own_banner_is_accepted_and_rejected_through_its_api(
         assert banner["error"] is None and banner["reject_on_first_layer"] is True
     assert phases["pre-consent"]["banner"] is None or not phases["pre-consent"]["banner"]["clicked"]
     # The banner's choice reached the server as a signed receipt, once per phase.
-    assert _methods(consent_app) == ["accept_all", "reject_all"]
+    assert _methods(demo_server.app) == ["accept_all", "reject_all"]
     # Its own cookie is known to the knowledge base as the banner's, strictly necessary.
     consent = [c for c in report["cookies"] if c["name"] == "cm_consent"]
     assert consent, [c["name"] for c in report["cookies"]]

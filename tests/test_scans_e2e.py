@@ -1,4 +1,4 @@
-"""Scheduled scans end to end in Chromium against the fixture shop (tests/scanner_site.py).
+"""Scheduled scans end to end in Chromium against the fixture shop (tests/support/site.py).
 
 Embedded: `consent-server scheduler --once` runs a due scan in its own process, stores its
 findings, alerts a real webhook receiver and SMTP server, and after the shop changes the next
@@ -33,9 +33,9 @@ from consent_server.scans.schedule import sync_schedules
 from consent_server.sites.service import apply_declaration
 from consent_server.sites.tokens import create_token
 from declaration.loader import load_declaration
-from tests.conftest import ROOT, _missing, make_app, reset_database
-from tests.scanner_site import ADS, APP_JS, DECLARATION, GIF, RESOLVE, SITE, ScannerSite
-from tests.test_scans import MailSink, WebhookReceiver
+from tests.support.apps import ROOT, bearer, make_app, missing, reset_database
+from tests.support.sinks import MailSink, WebhookReceiver
+from tests.support.site import ADS, APP_JS, DECLARATION, GIF, RESOLVE, SITE, ScannerSite
 
 pytestmark = pytest.mark.browser
 
@@ -121,7 +121,7 @@ def test_the_embedded_scheduler_scans_on_time_and_alerts_on_what_is_new(
         client = app.test_client()
         with app.app_context():
             auditor = create_token("fixture-shop", "auditor")[1]
-        auth = {"Authorization": f"Bearer {auditor}"}
+        auth = bearer(auditor)
 
         # Nothing is due before the schedule's time.
         assert "created 0" in runner.invoke(args=["scheduler", "--once", "--no-seal"]).output
@@ -192,7 +192,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        _missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
+        missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
     return REDIS_URL
 
 
@@ -351,9 +351,7 @@ def test_a_worker_killed_mid_scan_is_replaced_and_the_scan_stored_once(
         with app.app_context():
             admin = create_token("hold-shop", "admin")[1]
         first = start("worker-a")
-        resp = app.test_client().post(
-            "/api/v1/sites/hold-shop/scans", headers={"Authorization": f"Bearer {admin}"}
-        )
+        resp = app.test_client().post("/api/v1/sites/hold-shop/scans", headers=bearer(admin))
         assert resp.status_code == 202, resp.get_json()
         scan_id = resp.get_json()["id"]
         assert entered.wait(60), "the scan never reached the page"

@@ -62,6 +62,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.live import Serving
+
 SITE = "shop.test"
 SUB = "sub.shop.test"
 TRACKER = "tracker.test"
@@ -217,7 +219,7 @@ class ScannerSite:
         self.stopping = threading.Event()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serving = Serving(self.server)
         self.routes: dict[tuple[str, str], Route] = {
             (SITE, "/"): self._index,
             (SITE, "/about"): self._page("Om oss", '<a href="/">Hem</a>'),
@@ -269,14 +271,12 @@ class ScannerSite:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def __enter__(self) -> ScannerSite:
-        self.thread.start()
+        self.serving.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.stopping.set()  # pages that wait (/slow) answer at once
+        self.serving.__exit__(*exc)
 
     # -- pages --------------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""Servers on loopback, each serving from its own thread while in a `with` block."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import BaseServer
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+
+class Serving:
+    """Runs a server's serve_forever in a daemon thread; stops and closes it on exit."""
+
+    def __init__(self, server: BaseServer) -> None:
+        self.server = server
+        self.port: int = server.server_address[1]  # type: ignore[index]
+        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:port"""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Serving:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Serving:
+    """A threaded plain HTTP server on 127.0.0.1 (any free port) for a request handler."""
+    return Serving(ThreadingHTTPServer(("127.0.0.1", 0), handler))
+
+
+class LiveServer(Serving):
+    """A real threaded HTTP server on loopback serving the app."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        super().__init__(make_server("127.0.0.1", 0, app, threaded=True))
+
+    def __enter__(self) -> LiveServer:
+        super().__enter__()
+        return self

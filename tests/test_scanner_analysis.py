@@ -1,0 +1,161 @@
+"""The scanner's analysis of what the phases saw, without a browser: what counts as set after
+a reject, stored lifetimes, findings, the exit status and the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from declaration.loader import load_declaration
+from scanner import build_report, exit_status
+from scanner.analyze import Analysis
+from scanner.config import ScanConfig
+from scanner.knowledge import KnowledgeBase
+from scanner.model import BannerInfo, CookieEvent, PageVisit, PhaseResult, StorageItem, StoredCookie
+from scanner.observe import MAX_STORED_SECONDS
+from scanner.report.html import render_html
+
+SITE = "https://www.example.se"
+
+
+def event(name: str, value: str, at: float, **kw: Any) -> CookieEvent:
+    base: dict[str, Any] = {
+        "domain": "www.example.se",
+        "path": "/",
+        "source": "script",
+        "page_url": f"{SITE}/",
+        "frame_url": f"{SITE}/",
+        "requested_seconds": 86400.0,
+    }
+    return CookieEvent(name=name, value=value, at=at, **(base | kw))
+
+
+# -- after a reject: new or changed only ----------------------------------------------------
+
+
+def test_after_reject_counts_new_and_changed_cookies_only() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "after-reject")
+    visit.events = [
+        event("_ga", "GA1", 1.0),  # before the click
+        event("_ga", "GA1", 5.0),  # re-sent unchanged after it
+        event("_gid", "old", 1.0),
+        event("_gid", "new", 5.0),  # changed after the click
+        event("_gcl_au", "x", 5.0),  # new after the click
+        event("gone", "", 5.0, requested_seconds=0.0, deletion=True),
+        event("bad", "1", 5.0, refused=True, refused_reasons=["nope"]),
+    ]
+    phase = PhaseResult(
+        "after-reject",
+        pages=[visit],
+        before_action={"_ga\x00www.example.se\x00/": "GA1", "_gid\x00www.example.se\x00/": "old"},
+        action_at=3.0,
+        banner=BannerInfo(found=True, kind="generic", clicked="neka alla"),
+    )
+    analysis = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.load_default()).run()
+    assert sorted(n for n, _ in analysis.cookies) == ["_gcl_au", "_gid"]
+    assert [e.name for e in analysis.refused] == ["bad"]
+    found = sorted((f.type, f.cookie) for f in analysis.findings)
+    assert ("after_reject", "_gcl_au") in found and ("after_reject", "_gid") in found
+    assert not any(f.cookie == "_ga" for f in analysis.findings)
+
+
+def test_storage_after_reject_counts_new_keys_only() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "after-reject")
+    visit.storage = [
+        StorageItem("local", SITE, "_hjLocalStorageTest", 1, f"{SITE}/", f"{SITE}/"),
+        StorageItem("session", SITE, "tt_sessionId", 1, f"{SITE}/", f"{SITE}/"),
+    ]
+    phase = PhaseResult(
+        "after-reject",
+        pages=[visit],
+        storage_before_action=[f"{SITE}|local|_hjLocalStorageTest"],
+        action_at=1.0,
+    )
+    analysis = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.load_default()).run()
+    assert [(s.kind, s.key) for s in analysis.storage.values()] == [("session", "tt_sessionId")]
+    assert [(f.type, f.cookie, f.severity) for f in analysis.findings] == [
+        ("after_reject", "tt_sessionId", "high")
+    ]
+
+
+def test_without_a_banner_click_nothing_counts_as_set_after_reject():
+    visit = PageVisit(url=f"{SITE}/", final_url=f"{SITE}/", status=200, phase="after-reject")
+    visit.events = [event("_gcl_au", "new", 5.0)]
+    phase = PhaseResult("after-reject", pages=[visit], action_at=3.0)
+    analysis = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.load_default()).run()
+    assert analysis.cookies == {}
+    assert not [f for f in analysis.findings if f.type == "after_reject"]
+
+
+def test_stored_lifetime_counts_from_the_write_and_is_capped() -> None:
+    import time
+
+    now_mono, now_epoch = time.monotonic(), time.time()
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [event("long", "1", now_mono - 100, requested_seconds=500 * 86400.0)]
+    visit.jar = [
+        StoredCookie(
+            "long", "1", "www.example.se", "/", now_epoch - 100 + 400 * 86400, True, False, "Lax"
+        ),
+    ]
+    phase = PhaseResult("pre-consent", pages=[visit])
+    report = Analysis(f"{SITE}/", [phase], knowledge=KnowledgeBase.empty()).run()
+    cookie = report.cookies[("long", "www.example.se")]
+    assert cookie.requested_seconds == 500 * 86400
+    assert MAX_STORED_SECONDS - 2 <= cookie.stored_seconds <= MAX_STORED_SECONDS
+
+
+# -- exit status and reports ----------------------------------------------------------------
+
+
+def findings_report(*severities: str) -> dict[str, Any]:
+    return {"findings": [{"severity": s} for s in severities]}
+
+
+def test_exit_status() -> None:
+    assert exit_status(findings_report(), "info") == 0
+    assert exit_status(findings_report("low", "medium"), "high") == 0
+    assert exit_status(findings_report("low", "high"), "high") == 1
+    assert exit_status(findings_report("critical"), "high") == 1
+    assert exit_status(findings_report("high"), "critical") == 0
+    assert exit_status(findings_report("info"), "info") == 1
+
+
+def small_report() -> dict[str, Any]:
+    declaration = load_declaration(
+        {
+            "site": "example",
+            "name": "Example",
+            "domains": ["www.example.se"],
+            "cookies": [{"name": "declared_only", "category": "necessary"}],
+        }
+    )
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [
+        event("<img src=x onerror=alert(1)>", "1", 1.0, setter="https://evil.example/x.js")
+    ]
+    phase = PhaseResult("pre-consent", pages=[visit])
+    config = ScanConfig(url=f"{SITE}/?q=<b>")
+    analysis = Analysis(config.url, [phase], declaration, KnowledgeBase.load_default()).run()
+    return build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+
+
+def test_report_findings_and_html_escaping() -> None:
+    report = small_report()
+    types = sorted(f["type"] for f in report["findings"])
+    assert types == [
+        "declared_not_found",
+        "pre_consent",
+        "third_party_first_party_write",
+        "unclassified",
+        "undeclared",
+    ]
+    html = render_html(report)
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "https://evil.example/x.js" in html  # the setter, as text
+    assert "src=" not in html.replace("src=x", "") and "href=" not in html
+    for kind in types:
+        assert kind in html
+    json.dumps(report)  # JSON-ready
