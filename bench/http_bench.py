@@ -42,7 +42,7 @@ from bench._common import (
     server_env,
 )
 
-CONSENT_APP = "consent_server:create_app()"
+CONSENT_APP = "consent_server.app:create_app()"
 BASELINE_APP = "bench.baseline_apps:app"
 SITE = "demo-shop"
 
