@@ -102,9 +102,9 @@ class SiteResource(MethodView):
     @admin.doc(security=BEARER)
     @admin.response(200, SiteSchema)
     @require_token("auditor")
-    def get(self, site: str) -> dict:
+    def get(self, site: str) -> sites.Site:
         """The site with its current revision."""
-        return sites.describe_site(existing_site(site))
+        return existing_site(site)
 
     @admin.doc(
         security=BEARER,

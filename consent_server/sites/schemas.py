@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
 
@@ -33,15 +35,26 @@ class ApplyResultSchema(Schema):
 
 
 class SiteSchema(Schema):
-    """A site with its current revision."""
+    """A site with its current revision (dumped from the stored site)."""
 
-    site = fields.String()
+    site = fields.String(attribute="key")
     name = fields.String()
     domains = fields.List(fields.String())
     scan = fields.Dict(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
-    revision = fields.Integer(allow_none=True)
-    revision_hash = fields.String(allow_none=True)
-    revision_created_at = fields.DateTime(allow_none=True)
-    declaration = fields.Dict(allow_none=True)
+    revision = fields.Function(lambda s: _current(s, "number"), allow_none=True)
+    revision_hash = fields.Function(lambda s: _current(s, "content_hash"), allow_none=True)
+    revision_created_at = fields.Function(
+        lambda s: _iso(_current(s, "created_at")), allow_none=True
+    )
+    declaration = fields.Function(lambda s: _current(s, "content"), allow_none=True)
+
+
+def _current(site: Any, name: str) -> Any:
+    rev = site.current_revision
+    return getattr(rev, name) if rev is not None else None
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None

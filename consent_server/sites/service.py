@@ -14,6 +14,7 @@ from sqlalchemy import select
 from consent_server.clock import utcnow
 from consent_server.extensions import db
 from consent_server.sites.models import Site, SiteRevision
+from consent_server.sites.schemas import SiteSchema
 from consent_server.tx import transaction
 from declaration.constants import SITE_KEY_RE
 from declaration.loader import Declaration
@@ -207,17 +208,5 @@ def get_site(key: str) -> Site:
 
 
 def describe_site(site: Site) -> dict[str, Any]:
-    """A JSON-ready description of a site and its current revision."""
-    rev = site.current_revision
-    return {
-        "site": site.key,
-        "name": site.name,
-        "domains": site.domains,
-        "scan": site.scan,
-        "created_at": site.created_at,
-        "updated_at": site.updated_at,
-        "revision": rev.number if rev else None,
-        "revision_hash": rev.content_hash if rev else None,
-        "revision_created_at": rev.created_at if rev else None,
-        "declaration": rev.content if rev else None,
-    }
+    """A JSON-ready description of a site and its current revision (SiteSchema)."""
+    return SiteSchema().dump(site)
