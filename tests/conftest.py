@@ -184,7 +184,7 @@ def sealed_log(
     ids = {}
     for sequence in (1, 2, 3):
         ids[sequence] = post_receipts(client, 4)
-        assert f"seal {sequence} over 4 receipts" in cli(runner, "log", "seal")
+        assert f"seal {sequence} over 4 receipts" in cli(runner, "log", "seal").output
     bundle = export_bundle(runner, tmp_path / "intact.zip")
     report = verify_path(bundle)
     assert report.ok and (report.receipts, report.seals) == (12, 3)

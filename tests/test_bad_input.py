@@ -19,7 +19,7 @@ from consent_server.extensions import db
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import apply_declaration
 from declaration.loader import read_declaration
-from tests.support.apps import EXAMPLE, demo_app, release
+from tests.support.apps import EXAMPLE, demo_app, release, row_count
 from tests.support.consent import consent_body
 from tests.support.live import LiveServer
 
@@ -32,11 +32,6 @@ SQL = "'; DROP TABLE consent_receipts; --"
 RTL = "\u202egnp.exe\u202c"
 NUL = "a\x00b"
 LONG = "x" * 10_000
-
-
-def receipts(app: Flask) -> int:
-    with app.app_context():
-        return db.session.query(ConsentReceipt).count()
 
 
 def assert_json_error(resp: Any, code: int) -> dict[str, Any]:
@@ -92,21 +87,21 @@ def test_malformed_json_is_400_and_stores_nothing(client, demo_site, app, data):
     body = assert_json_error(post_raw(client, data), 400)
     assert body["message"] == "Malformed JSON body."
     assert body["errors"] == {"json": ["Invalid JSON body."]}
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 @pytest.mark.parametrize("data", [b"[]", b"[1, 2]", b'"consent"', b"42", b"true", b"null"])
 def test_json_that_is_not_an_object_is_422(client, demo_site, app, data):
     body = assert_json_error(post_raw(client, data), 422)
     assert body["message"] == "The JSON body must be an object."
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_empty_body_names_the_missing_fields(client, demo_site, app):
     body = assert_json_error(post_raw(client, b""), 422)
     assert set(body["errors"]["json"]) == {"consent_id", "revision", "decisions", "method"}
     assert "consent_id" in body["message"]
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_public_body_over_16_kib_is_413(client, demo_site, app):
@@ -116,7 +111,7 @@ def test_public_body_over_16_kib_is_413(client, demo_site, app):
     # Just under the limit the body is read and judged on its content.
     near = consent_body(page_url="https://demo.example.se/" + "a" * 2000)
     assert client.post(CONSENTS, json=near).status_code == 201
-    assert receipts(app) == 1
+    assert row_count(app, ConsentReceipt) == 1
 
 
 def test_public_body_over_16_kib_over_real_http_is_413(live_server: LiveServer, demo_site, app):
@@ -127,7 +122,7 @@ def test_public_body_over_16_kib_over_real_http_is_413(live_server: LiveServer, 
     resp = conn.getresponse()
     assert resp.status == 413
     assert json.loads(resp.read())["code"] == 413
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 @pytest.mark.parametrize(
@@ -147,13 +142,13 @@ def test_a_body_that_is_not_json_is_415(client, demo_site, app, content_type):
         kwargs["content_type"] = content_type
     body = assert_json_error(client.post(CONSENTS, **kwargs), 415)
     assert "application/json" in body["message"]
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_json_with_a_charset_parameter_is_accepted(client, demo_site, app):
     resp = post_raw(client, json.dumps(consent_body()).encode(), "application/json; charset=utf-8")
     assert resp.status_code == 201
-    assert receipts(app) == 1
+    assert row_count(app, ConsentReceipt) == 1
 
 
 # -- hostile strings ----------------------------------------------------------------------------
@@ -192,7 +187,7 @@ def test_json_with_a_charset_parameter_is_accepted(client, demo_site, app):
 def test_hostile_fields_are_refused_and_nothing_is_stored(client, demo_site, app, changes, field):
     body = assert_json_error(client.post(CONSENTS, json=consent_body(**changes)), 422)
     assert field in body["errors"]["json"], body
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 @pytest.mark.parametrize(
@@ -273,8 +268,7 @@ def test_declaration_texts_over_5000_characters_are_refused(client, tokens, app)
     )
     body = assert_json_error(resp, 422)
     assert "texts.en.body" in body["errors"]["json"]
-    with app.app_context():
-        assert db.session.query(SiteRevision).count() == 1
+    assert row_count(app, SiteRevision) == 1
 
 
 @pytest.mark.parametrize(
@@ -341,8 +335,7 @@ def test_put_with_malformed_bodies_never_changes_the_site(
         headers={"Authorization": f"Bearer {tokens['admin']}"},
     )
     assert_json_error(resp, code)
-    with app.app_context():
-        assert db.session.query(SiteRevision).count() == 1
+    assert row_count(app, SiteRevision) == 1
 
 
 def test_put_body_over_1_mib_is_413(client, tokens, app):
@@ -354,8 +347,7 @@ def test_put_body_over_1_mib_is_413(client, tokens, app):
         headers={"Authorization": f"Bearer {tokens['admin']}"},
     )
     assert_json_error(resp, 413)
-    with app.app_context():
-        assert db.session.query(SiteRevision).count() == 1
+    assert row_count(app, SiteRevision) == 1
 
 
 # -- unknown things -----------------------------------------------------------------------------
@@ -391,7 +383,7 @@ def test_unknown_sites_routes_and_methods_are_json_errors(
     assert len(body["message"]) < 200
     if code == 405:
         assert resp.headers["Allow"]
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_oversized_urls_over_real_http(live_server: LiveServer, demo_site):
@@ -458,7 +450,7 @@ def test_allowed_origins_any_port_get_cors_headers(client, demo_site, app, origi
     assert post.status_code == 201
     assert post.headers["Access-Control-Allow-Origin"] == origin
     assert "Origin" in post.headers["Vary"]
-    assert receipts(app) == 1
+    assert row_count(app, ConsentReceipt) == 1
 
 
 @pytest.mark.parametrize(
@@ -483,7 +475,7 @@ def test_foreign_origins_get_no_cors_and_cannot_post(client, demo_site, app, ori
     assert "Access-Control-Allow-Origin" not in post.headers
     # Refused before the body is even read: a broken body is also 403.
     assert post_raw(client, b"{", headers={"Origin": origin}).status_code == 403
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_refusals_to_an_allowed_page_carry_cors_so_the_banner_can_read_them(client, demo_site, app):
@@ -494,7 +486,7 @@ def test_refusals_to_an_allowed_page_carry_cors_so_the_banner_can_read_them(clie
     malformed = post_raw(client, b"{", headers=origin)
     assert_json_error(malformed, 400)
     assert malformed.headers["Access-Control-Allow-Origin"] == "http://localhost:8080"
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_preflight_answers_allowed_origins_only(client, demo_site, app):
@@ -513,7 +505,7 @@ def test_preflight_answers_allowed_origins_only(client, demo_site, app):
     assert foreign.status_code in (200, 204)
     assert "Access-Control-Allow-Origin" not in foreign.headers
     assert "Access-Control-Allow-Methods" not in foreign.headers
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_cors_over_real_http(live_server: LiveServer, demo_site, app):
@@ -538,7 +530,7 @@ def test_cors_over_real_http(live_server: LiveServer, demo_site, app):
     assert resp.status == 403 and json.loads(resp.read())["code"] == 403
     assert resp.getheader("Access-Control-Allow-Origin") is None
     conn.close()
-    assert receipts(app) == 0
+    assert row_count(app, ConsentReceipt) == 0
 
 
 def test_wildcard_domains_cover_subdomains_only(client, app):
@@ -555,7 +547,7 @@ def test_wildcard_domains_cover_subdomains_only(client, app):
             client.post(CONSENTS, json=consent_body(), headers={"Origin": origin}).status_code
             == 403
         )
-    assert receipts(app) == 1
+    assert row_count(app, ConsentReceipt) == 1
 
 
 # -- rate limiting ------------------------------------------------------------------------------
@@ -592,4 +584,4 @@ def test_the_fourth_consent_a_minute_from_one_address_is_429(limited_app: Flask)
     assert other.status_code == 201
     # Reading the configuration is not limited.
     assert client.get(CONFIG, environ_base=one).status_code == 200
-    assert receipts(limited_app) == 4
+    assert row_count(limited_app, ConsentReceipt) == 4

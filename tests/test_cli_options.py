@@ -16,23 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import update
 
 from consent_server.extensions import db
 from consent_server.scans.models import Scan
-from consent_server.scans.queue import ScanClaim, claim_scan, create_scan
-from consent_server.scans.results import store_result
-from consent_server.sites.service import apply_declaration
-from declaration.loader import load_declaration
 from scanner.cli import main as cookie_scan
+from tests.support.browsers import one_page_scan
+from tests.support.log import cli
+from tests.support.policy import FIXTURES
+from tests.support.scans import apply, cookie, declaration, fake_report, finding, finish
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "site.yaml"
-POLICY = ROOT / "tests" / "fixtures" / "policies" / "sv_one_cookie_sentence.txt"
+POLICY = FIXTURES / "sv_one_cookie_sentence.txt"
 BIN = Path(sys.executable).parent  # the console scripts sit next to the interpreter
 VERSION = version("consent-manager")
 
@@ -48,101 +44,52 @@ def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def invoke(runner: FlaskCliRunner, *args: str | Path, code: int = 0) -> Result:
-    """A consent-server command through Flask's runner, with its expected exit status."""
-    result = runner.invoke(args=[str(a) for a in args])
-    assert result.exit_code == code, (result.output, result.exception)
-    return result
-
-
 def json_everywhere(runner: FlaskCliRunner, tmp_path: Path, *args: str) -> Any:
     """Run a command with `--json`, `--json -` and `--json FILE`; check that stdout holds the
     JSON alone, that the file holds the same bytes, and that with a file stdout keeps the text;
     return the parsed JSON."""
-    bare = invoke(runner, *args, "--json")
+    bare = cli(runner, *args, "--json")
     assert bare.stderr == "" and bare.output == bare.stdout  # nothing but JSON
-    dash = invoke(runner, *args, "--json", "-")
+    dash = cli(runner, *args, "--json", "-")
     assert dash.stdout == bare.stdout
     target = tmp_path / f"{uuid.uuid4().hex}.json"
-    to_file = invoke(runner, *args, "--json", target)
+    to_file = cli(runner, *args, "--json", target)
     assert target.read_text(encoding="utf-8") == bare.stdout
-    assert to_file.stdout == invoke(runner, *args).stdout  # the text, as without --json
+    assert to_file.stdout == cli(runner, *args).stdout  # the text, as without --json
     return json.loads(bare.stdout)
 
 
-def declaration(site: str, **scan: Any) -> dict[str, Any]:
-    """The example declaration under another key, with a scan block."""
-    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data["site"] = site
-    data["domains"] = [f"{site}.example"]
-    data["scan"] = {"url": f"https://{site}.example/", **scan}
-    return data
-
-
-def stored_scan(site: str, cookies: tuple[str, ...] = ()) -> int:
-    """A finished scan stored as a worker stores it (no browser); its id."""
-    findings = [
-        {
-            "type": "pre_consent",
-            "severity": "high",
-            "message": f"{name}: set before consent",
-            "cookie": name,
-            "domain": f"{site}.example",
-            "phase": "pre-consent",
-            "page": f"https://{site}.example/",
-            "setter": None,
-            "evidence": {},
-        }
-        for name in cookies
-    ]
-    report = {
-        "version": 1,
-        "url": f"https://{site}.example/",
-        "summary": {
-            "pages": 1,
-            "cookies": len(cookies),
-            "storage_items": 0,
-            "refused": 0,
-            "findings": {"info": 0, "low": 0, "medium": 0, "high": len(cookies), "critical": 0},
-        },
-        "findings": findings,
-        "cookies": [
-            {
-                "name": name,
-                "domain": f"{site}.example",
-                "party": "first",
-                "lifetime_class": "persistent",
-                "requested_seconds": 86400.0,
-                "classification": {"category": "marketing", "source": "knowledge"},
-                "phases": ["pre-consent"],
-            }
-            for name in cookies
-        ],
-        "storage": [],
-    }
-    scan = create_scan(site)
-    claim = claim_scan(scan.id, "test-worker")
-    assert isinstance(claim, ScanClaim)
-    assert store_result(claim, report)
-    return scan.id
+def stored_scan(site: str, *names: str) -> int:
+    """A finished scan of the site with these cookies, each set before consent, stored as a
+    worker stores it (no browser); its id."""
+    domain = f"{site}.example"
+    report = fake_report(
+        [cookie(name, domain=domain) for name in names],
+        [finding("pre_consent", "high", name, domain=domain) for name in names],
+        url=f"https://{domain}/",
+    )
+    return finish(site, report)
 
 
 @pytest.fixture
 def scanned(app: Flask) -> dict[str, int]:
     """Two sites, one on a weekly schedule; two scans of the first, one of the second."""
     with app.app_context():
-        apply_declaration(
-            load_declaration(
-                declaration("alpha-shop", schedule="0 3 * * 1", timezone="Europe/Stockholm")
+        apply(
+            declaration(
+                "alpha-shop",
+                domains=["alpha-shop.example"],
+                schedule="0 3 * * 1",
+                timezone="Europe/Stockholm",
             )
         )
-        apply_declaration(load_declaration(declaration("beta-shop")))
+        apply(declaration("beta-shop", domains=["beta-shop.example"]))
         from consent_server.scans.schedule import sync_schedules
 
         sync_schedules()
         return {
-            "first": stored_scan("alpha-shop", ("_fbp",)),
-            "second": stored_scan("alpha-shop", ("_fbp", "_gcl_au")),
+            "first": stored_scan("alpha-shop", "_fbp"),
+            "second": stored_scan("alpha-shop", "_fbp", "_gcl_au"),
             "other": stored_scan("beta-shop"),
         }
 
@@ -188,19 +135,19 @@ def test_sites_list_json(runner: FlaskCliRunner, scanned: dict[str, int], tmp_pa
 
 
 def test_sites_list_json_without_sites_is_an_empty_array(runner: FlaskCliRunner):
-    empty = invoke(runner, "sites", "list", "--json")
+    empty = cli(runner, "sites", "list", "--json")
     assert json.loads(empty.stdout) == [] and "No sites yet" not in empty.output
-    assert "No sites yet" in invoke(runner, "sites", "list").stdout
+    assert "No sites yet" in cli(runner, "sites", "list").stdout
 
 
 def test_tokens_list_json_never_holds_secrets_or_hashes(
     runner: FlaskCliRunner, app: Flask, demo_site: str, tmp_path: Path
 ):
-    site_secret = invoke(
+    site_secret = cli(
         runner, "tokens", "create", "--site", demo_site, "--role", "auditor", "--label", "DPO"
     ).stdout.strip()
-    operator_secret = invoke(runner, "tokens", "create", "--operator", "--role", "admin").stdout
-    invoke(runner, "tokens", "revoke", operator_secret.strip())
+    operator_secret = cli(runner, "tokens", "create", "--operator", "--role", "admin").stdout
+    cli(runner, "tokens", "revoke", operator_secret.strip())
     listed = json_everywhere(runner, tmp_path, "tokens", "list")
     from consent_server.sites.models import ApiToken
 
@@ -233,8 +180,8 @@ def test_tokens_list_json_never_holds_secrets_or_hashes(
 
 
 def test_keys_list_json(runner: FlaskCliRunner, app: Flask, tmp_path: Path):
-    first = invoke(runner, "keys", "list").stdout.split()[0]
-    new = invoke(runner, "keys", "rotate").stdout.split()[-1]
+    first = cli(runner, "keys", "list").stdout.split()[0]
+    new = cli(runner, "keys", "rotate").stdout.split()[-1]
     listed = json_everywhere(runner, tmp_path, "keys", "list")
     assert [(k["kid"], k["current"]) for k in listed] == [(new, True), (first, False)]
     jwks = app.test_client().get("/.well-known/jwks.json").get_json()["keys"]
@@ -264,12 +211,12 @@ def test_scans_show_and_diff_json_before_or_after_the_id(
     shown = json_everywhere(runner, tmp_path, "scans", "show", scan_id)
     assert shown["id"] == scanned["second"] and shown["report"]["summary"]["cookies"] == 2
     # The flag before the argument, as before --json took a FILE.
-    before = invoke(runner, "scans", "show", "--json", scan_id)
-    assert before.stdout == invoke(runner, "scans", "show", scan_id, "--json").stdout
+    before = cli(runner, "scans", "show", "--json", scan_id)
+    assert before.stdout == cli(runner, "scans", "show", scan_id, "--json").stdout
     assert not (Path.cwd() / scan_id).exists()
     diff = json_everywhere(runner, tmp_path, "scans", "diff", scan_id)
     assert [c["name"] for c in diff["cookies"]["new"]] == ["_gcl_au"]
-    assert json.loads(invoke(runner, "scans", "diff", "--json", scan_id).stdout) == diff
+    assert json.loads(cli(runner, "scans", "diff", "--json", scan_id).stdout) == diff
 
 
 def test_log_verify_json_before_or_after_the_path(
@@ -288,12 +235,12 @@ def test_log_verify_json_before_or_after_the_path(
         resp = client.post(f"/api/v1/sites/{demo_site}/consents", json=body)
         assert resp.status_code == 201, resp.get_json()
     bundle = tmp_path / "audit.zip"
-    invoke(runner, "log", "export", "--site", demo_site, "--bundle", bundle)
+    cli(runner, "log", "export", "--site", demo_site, "--bundle", bundle)
     report = json_everywhere(runner, tmp_path, "log", "verify", str(bundle))
     assert report["ok"] is True and report["receipts"] == 2
-    before = invoke(runner, "log", "verify", "--json", bundle)
+    before = cli(runner, "log", "verify", "--json", bundle)
     assert json.loads(before.stdout) == report
-    text = invoke(runner, "log", "verify", bundle).stdout
+    text = cli(runner, "log", "verify", bundle).stdout
     assert "OK: the export is intact." in text
 
 
@@ -302,16 +249,16 @@ def test_a_value_that_is_not_the_missing_argument_is_a_file(
 ):
     # `scans list` takes an optional SITE: after --json a value is the file.
     target = tmp_path / "scans.json"
-    result = invoke(runner, "scans", "list", "--json", target)
+    result = cli(runner, "scans", "list", "--json", target)
     assert [s["id"] for s in json.loads(target.read_text())][-1] == scanned["first"]
     assert result.stdout.startswith(f"{scanned['other']:>6} beta-shop")
     # A value that looks like an option is not taken: JSON on stdout.
-    limited = invoke(runner, "scans", "list", "--json", "--limit", "1")
+    limited = cli(runner, "scans", "list", "--json", "--limit", "1")
     assert [s["id"] for s in json.loads(limited.stdout)] == [scanned["other"]]
 
 
 def test_an_unwritable_json_file_is_an_error(runner: FlaskCliRunner, app: Flask, tmp_path: Path):
-    result = invoke(runner, "keys", "list", "--json", tmp_path / "missing" / "keys.json", code=2)
+    result = cli(runner, "keys", "list", "--json", tmp_path / "missing" / "keys.json", code=2)
     assert "Cannot write" in result.stderr
 
 
@@ -330,18 +277,18 @@ def test_scans_purge_takes_an_iso_duration(
     runner: FlaskCliRunner, app: Flask, scanned: dict[str, int]
 ):
     _age_scans(app, 100)
-    assert invoke(runner, "scans", "purge", "--older-than", "P6M").stdout == (
+    assert cli(runner, "scans", "purge", "--older-than", "P6M").stdout == (
         "deleted 0 scans older than P6M\n"
     )
-    dry = invoke(runner, "scans", "purge", "--older-than", "P30D", "--dry-run")
+    dry = cli(runner, "scans", "purge", "--older-than", "P30D", "--dry-run")
     assert dry.stdout == "would delete 1 scans older than P30D\n" and dry.stderr == ""
-    assert invoke(runner, "scans", "purge", "--older-than", "P30D").stdout == (
+    assert cli(runner, "scans", "purge", "--older-than", "P30D").stdout == (
         "deleted 1 scans older than P30D\n"
     )
-    ids = [s["id"] for s in json.loads(invoke(runner, "scans", "list", "--json").stdout)]
+    ids = [s["id"] for s in json.loads(cli(runner, "scans", "list", "--json").stdout)]
     assert ids == [scanned["other"], scanned["second"]]  # each site's latest stays
     for bad in ("30", "P0D", "-P1D", "P1X"):
-        refused = invoke(runner, "scans", "purge", "--older-than", bad, code=2)
+        refused = cli(runner, "scans", "purge", "--older-than", bad, code=2)
         assert "duration" in refused.stderr
 
 
@@ -349,15 +296,13 @@ def test_scans_purge_older_than_days_still_works_with_a_note(
     runner: FlaskCliRunner, app: Flask, scanned: dict[str, int]
 ):
     _age_scans(app, 100)
-    old = invoke(runner, "scans", "purge", "--older-than-days", "30")
+    old = cli(runner, "scans", "purge", "--older-than-days", "30")
     assert old.stdout == "deleted 1 scans older than 30 days\n"
     assert old.stderr == "--older-than-days is deprecated: use --older-than P30D\n"
-    assert invoke(runner, "scans", "purge", "--older-than-days", "0", code=2).exit_code == 2
-    both = invoke(
-        runner, "scans", "purge", "--older-than", "P30D", "--older-than-days", "30", code=2
-    )
+    assert cli(runner, "scans", "purge", "--older-than-days", "0", code=2).exit_code == 2
+    both = cli(runner, "scans", "purge", "--older-than", "P30D", "--older-than-days", "30", code=2)
     assert "--older-than only" in both.stderr
-    helped = invoke(runner, "scans", "purge", "--help").stdout
+    helped = cli(runner, "scans", "purge", "--help").stdout
     assert "--older-than DURATION" in helped and "--older-than-days" not in helped
 
 
@@ -366,11 +311,11 @@ def test_scans_purge_defaults_to_the_configured_retention(
 ):
     _age_scans(app, 100)
     app.config["SCAN_RETENTION_DAYS"] = 365
-    assert invoke(runner, "scans", "purge").stdout == "deleted 0 scans older than 365 days\n"
+    assert cli(runner, "scans", "purge").stdout == "deleted 0 scans older than 365 days\n"
     app.config["SCAN_RETENTION_DAYS"] = 90
-    assert invoke(runner, "scans", "purge").stdout == "deleted 1 scans older than 90 days\n"
+    assert cli(runner, "scans", "purge").stdout == "deleted 1 scans older than 90 days\n"
     app.config["SCAN_RETENTION_DAYS"] = 0
-    assert "No retention period" in invoke(runner, "scans", "purge", code=2).stderr
+    assert "No retention period" in cli(runner, "scans", "purge", code=2).stderr
 
 
 # -- cookie-scan --json [FILE] ---------------------------------------------------------------
@@ -442,23 +387,7 @@ def shop() -> Iterator[str]:
 def test_cookie_scan_json_on_stdout_sends_the_summary_to_stderr(
     shop: str, chromium_path: str, tmp_path: Path
 ):
-    args = [
-        "cookie-scan",
-        shop,
-        "--allow-private",
-        "--chromium",
-        chromium_path,
-        "--phases",
-        "pre-consent",
-        "--max-pages",
-        "1",
-        "--no-sitemap",
-        "--wait",
-        "0",
-        "--quiet",
-        "--fail-on",
-        "critical",
-    ]
+    args = ["cookie-scan", *one_page_scan(shop, chromium_path, "--fail-on", "critical", wait_ms=0)]
     on_stdout = run(*args, "--json")
     assert on_stdout.returncode == 0, on_stdout.stderr
     report = json.loads(on_stdout.stdout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -13,10 +12,10 @@ from flask import request
 
 from consent_server.sites.service import apply_declaration
 from declaration.loader import load_declaration, read_declaration
-from tests.support.apps import EXAMPLE, demo_app
+from tests.support.apps import EXAMPLE, demo_app, redis_url
 from tests.support.consent import consent_body
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_url(15)  # its own database, apart from test_scans_e2e.py
 
 CONFIG = "/api/v1/sites/demo-shop/config?lang=sv"
 

@@ -42,9 +42,9 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, demo_site: str, tmp_path: Path
 ):
     ids = post_receipts(client, 5)
-    out = cli(runner, "log", "seal")
+    out = cli(runner, "log", "seal").output
     assert out.startswith("demo-shop: seal 1 over 5 receipts, root ")
-    assert cli(runner, "log", "seal") == "nothing to seal\n"
+    assert cli(runner, "log", "seal").output == "nothing to seal\n"
 
     bundle = export_bundle(runner, tmp_path / "audit.zip")
     members = bundle_members(bundle)
@@ -210,7 +210,7 @@ def test_export_range_hit_by_a_late_receipt_keeps_the_seal_chain_whole(
         db.session.execute(sa.insert(ConsentReceipt), late)
         db.session.commit()
     post_receipts(client, 1)
-    assert "seal 3 over 2 receipts" in cli(runner, "log", "seal")
+    assert "seal 3 over 2 receipts" in cli(runner, "log", "seal").output
 
     until = isoformat(utc(seal1.last_recorded_at) + dt.timedelta(microseconds=1))
     path = export_bundle(

@@ -30,7 +30,7 @@ def test_purge_blanks_old_sealed_receipts_and_the_export_still_verifies(
 ):
     ids = post_receipts(client, 4)
     cli(runner, "log", "seal")
-    assert cli(runner, "log", "purge", "--older-than", "P36M") == (
+    assert cli(runner, "log", "purge", "--older-than", "P36M").output == (
         "purged 0 receipts older than P36M\n"
     )
     old, unsealed_old = ids[:2], post_receipts(client, 1)
@@ -46,11 +46,11 @@ def test_purge_blanks_old_sealed_receipts_and_the_export_still_verifies(
     consent_of = {r.receipt_id: r.consent_id for r in receipt_rows(app)}
     assert len(client.get(f"/api/v1/consents/{consent_of[old[0]]}").get_json()["receipts"]) == 1
 
-    out = cli(runner, "log", "purge", "--older-than", "P36M", "--dry-run")
+    out = cli(runner, "log", "purge", "--older-than", "P36M", "--dry-run").output
     assert out == "would purge 2 receipts older than P36M\n"
-    out = cli(runner, "log", "purge", "--older-than", "P36M", "--site", SITE)
+    out = cli(runner, "log", "purge", "--older-than", "P36M", "--site", SITE).output
     assert out == "purged 2 receipts older than P36M\n"
-    assert cli(runner, "log", "purge", "--older-than", "P36M").startswith("purged 0 ")
+    assert cli(runner, "log", "purge", "--older-than", "P36M").output.startswith("purged 0 ")
 
     rows = {r.receipt_id: r for r in receipt_rows(app)}
     for rid in old:

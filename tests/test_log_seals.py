@@ -46,9 +46,9 @@ def test_successive_seals_chain_and_verify_together(
     tmp_path: Path,
 ):
     first = post_receipts(client, 3)
-    assert "seal 1 over 3 receipts" in cli(runner, "log", "seal")
+    assert "seal 1 over 3 receipts" in cli(runner, "log", "seal").output
     second = post_receipts(client, 2, method="reject_all", decisions={"necessary": True})
-    assert "seal 2 over 2 receipts" in cli(runner, "log", "seal", "--site", SITE)
+    assert "seal 2 over 2 receipts" in cli(runner, "log", "seal", "--site", SITE).output
 
     auth = {"Authorization": f"Bearer {tokens['auditor']}"}
     seals = client.get(SEALS, headers=auth).get_json()["seals"]
@@ -95,12 +95,12 @@ def test_receipt_committed_after_a_seal_lands_in_the_next_seal_only(
             tx = conn.begin()
             conn.execute(sa.insert(ConsentReceipt), late)  # takes its id now, commits later
             on_time = post_receipts(client, 3)
-            assert "seal 1 over 3 receipts" in cli(runner, "log", "seal")
+            assert "seal 1 over 3 receipts" in cli(runner, "log", "seal").output
             tx.commit()
     finally:
         engine.dispose()
-    assert "seal 2 over 1 receipts" in cli(runner, "log", "seal")
-    assert cli(runner, "log", "seal") == "nothing to seal\n"
+    assert "seal 2 over 1 receipts" in cli(runner, "log", "seal").output
+    assert cli(runner, "log", "seal").output == "nothing to seal\n"
 
     rows = receipt_rows(app)
     assert [r.receipt_id for r in rows] == [record["receipt_id"], *on_time]
@@ -141,10 +141,10 @@ def test_rotated_key_signs_new_receipts_and_seals_while_old_bundles_still_verify
     cli(runner, "log", "seal")
     old_bundle = export_bundle(runner, tmp_path / "before.zip")
 
-    out = cli(runner, "keys", "rotate")
+    out = cli(runner, "keys", "rotate").output
     new_kid = out.removeprefix("new signing key ").strip()
     assert new_kid and new_kid != old_kid
-    listed = cli(runner, "keys", "list").splitlines()
+    listed = cli(runner, "keys", "list").output.splitlines()
     assert listed == [f"{new_kid}  (current)", old_kid]
     jwks = client.get(JWKS).get_json()
     assert [k["kid"] for k in jwks["keys"]] == [new_kid, old_kid]

@@ -124,8 +124,9 @@ def test_large_export_uses_worker_processes_by_default(
     assert choose_jobs(3, 10) == 3
     out = verify_cli(runner, sealed_log.bundle, "--jobs", "2", code=0)
     assert "OK: the export is intact." in out
-    assert "Invalid value for '--jobs'" in cli(
-        runner, "log", "verify", str(sealed_log.bundle), "--jobs", "0", code=2
+    assert (
+        "Invalid value for '--jobs'"
+        in cli(runner, "log", "verify", str(sealed_log.bundle), "--jobs", "0", code=2).output
     )
 
 

@@ -22,10 +22,9 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from consent_server.consent_log.models import ConsentReceipt
-from consent_server.extensions import db
 from consent_server.sites.models import SiteRevision
 from consent_server.sites.tokens import create_token
-from tests.support.apps import EXAMPLE, demo_app, make_app, release
+from tests.support.apps import EXAMPLE, demo_app, make_app, release, row_count
 from tests.support.consent import consent_body
 
 # A modest, fixed set of cases by default, so a failure reproduces on every run; fuzz harder
@@ -101,11 +100,6 @@ ANY_JSON = st.recursive(
 CONSENT_FIELDS = ["consent_id", "revision", "decisions", "method", "language", "page_url", "gpc"]
 
 
-def _count(app: Flask, model: type) -> int:
-    with app.app_context():
-        return db.session.query(model).count()
-
-
 @DEEP
 @given(
     field=st.sampled_from([*CONSENT_FIELDS, "extra"]),
@@ -120,9 +114,9 @@ def test_a_consent_with_any_one_field_changed_is_recorded_or_refused_cleanly(
         del body[field]
     else:
         body[field] = value
-    before = _count(fuzz_app, ConsentReceipt)
+    before = row_count(fuzz_app, ConsentReceipt)
     resp = fuzz_app.test_client().post("/api/v1/sites/demo-shop/consents", json=body)
-    after = _count(fuzz_app, ConsentReceipt)
+    after = row_count(fuzz_app, ConsentReceipt)
     if resp.status_code == 201:
         assert after == before + 1
     else:
@@ -163,9 +157,9 @@ def test_a_declaration_with_any_one_part_changed_is_applied_or_refused_cleanly(
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    before = _count(fuzz_app, SiteRevision)
+    before = row_count(fuzz_app, SiteRevision)
     resp = fuzz_app.test_client().put("/api/v1/sites/demo-shop", json=data, headers=_auth(fuzz_app))
-    after = _count(fuzz_app, SiteRevision)
+    after = row_count(fuzz_app, SiteRevision)
     if resp.status_code == 200:
         assert after in (before, before + 1)
         assert fuzz_app.test_client().get("/api/v1/sites/demo-shop/config").status_code == 200

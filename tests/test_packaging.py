@@ -255,14 +255,3 @@ def test_importing_the_consent_log_verifier_loads_no_flask() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-
-
-def test_both_commands_print_the_distribution_version() -> None:
-    from importlib.metadata import version
-
-    want = version("consent-manager")
-    bindir = Path(sys.executable).parent
-    server = subprocess.run(
-        [bindir / "consent-server", "--version"], capture_output=True, text=True, check=True
-    )
-    assert server.stdout.strip() == f"consent-server, version {want}"

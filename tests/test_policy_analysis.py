@@ -5,7 +5,6 @@ sentences whose offsets slice the normalized text back."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from scanner.policy import PolicyError, analyze_html, analyze_text, load_policy,
 from scanner.policy.text import detect_language, segment
 from tests.support.policy import (
     DAY,
+    assert_continued_use_to_dict,
     assert_evidence_slices_back,
     assert_policy_evidence,
     by_type,
@@ -297,11 +297,4 @@ def test_load_policy_uses_the_given_fetch_for_urls() -> None:
 
 
 def test_to_dict_is_json_with_summary_claims_and_text() -> None:
-    st = load_policy(project_policy("sv_continued_use_and_pul"))
-    data = json.loads(json.dumps(st.to_dict()))
-    assert data["summary"]["purposes"] == ["necessary", "preferences", "analytics", "marketing"]
-    assert data["summary"]["lifetimes"] == ["session", "persistent"]
-    problem = next(p for p in data["problems"] if p["value"] == "policy_implied_consent")
-    assert problem["severity"] == "medium"
-    e = problem["evidence"][0]
-    assert data["text"][e["start"] : e["end"]] == e["text"]
+    assert_continued_use_to_dict(load_policy(project_policy("sv_continued_use_and_pul")))

@@ -14,6 +14,7 @@ import pytest
 
 from scanner.cli import main
 from scanner.policy import PolicyStatement, analyze_text, load_policy, policy_findings
+from tests.support.browsers import one_page_scan
 from tests.support.live import serve_http
 from tests.support.policy import (
     DAY,
@@ -21,6 +22,10 @@ from tests.support.policy import (
     GA,
     LANG,
     SESSIONID,
+    assert_continued_use_findings,
+    assert_no_cookie_findings,
+    assert_one_cookie_sentence_cli_json,
+    assert_own_cookie_section_findings,
     assert_policy_evidence,
     by_type,
     project_policy,
@@ -35,40 +40,12 @@ def project(stem: str) -> PolicyStatement:
 
 
 def test_a_policy_without_cookies_leaves_every_observed_category_undeclared() -> None:
-    st = project("sv_no_cookies")
-    findings = policy_findings(st, [SESSIONID, LANG, GA, FBP])
-    undeclared = by_type(findings, "policy_undeclared_category")
-    assert [f.evidence["category"] for f in undeclared] == [
-        "necessary",
-        "preferences",
-        "analytics",
-        "marketing",
-    ]
-    assert {
-        f.severity for f in undeclared if f.evidence["category"] in ("analytics", "marketing")
-    } == {"medium"}
-    marketing = undeclared[-1]
-    assert marketing.cookie == "_fbp" and "never mentions cookies" in marketing.message
-    assert [o["name"] for o in marketing.evidence["observed"]] == ["_fbp"]
-    lifetime = by_type(findings, "policy_undeclared_lifetime")
-    assert [f.severity for f in lifetime] == ["low"]
-    assert lifetime[0].evidence["observed_count"] == 4
-    assert findings == undeclared + lifetime  # the policy has no problems of its own
+    assert_no_cookie_findings(project("sv_no_cookies"))
 
 
 def test_categories_declared_for_cookies_are_not_findings() -> None:
-    st = project("sv_own_cookie_section")  # preferences and analytics, session and persistent
-    findings = policy_findings(st, [SESSIONID, LANG, GA, FBP])
-    undeclared = by_type(findings, "policy_undeclared_category")
-    # Necessary cookies are covered by a policy that speaks of cookies at all.
-    assert [f.evidence["category"] for f in undeclared] == ["marketing"]
-    f = undeclared[0]
-    assert "declares preferences, analytics for cookies, not marketing" in f.message
-    policy_side = f.evidence["policy"]["declared_purposes"]
-    assert {c["value"] for c in policy_side} == {"preferences", "analytics"}
-    for claim in policy_side:
-        assert_policy_evidence(st, claim["evidence"])
-    assert by_type(findings, "policy_undeclared_lifetime") == []
+    # preferences and analytics, session and persistent
+    assert_own_cookie_section_findings(project("sv_own_cookie_section"))
 
 
 def test_a_denied_purpose_observed_says_so() -> None:
@@ -95,25 +72,7 @@ def test_lifetime_mismatches_both_ways() -> None:
 
 
 def test_policy_problems_become_findings_with_both_sides_of_evidence() -> None:
-    st = project("sv_continued_use_and_pul")
-    findings = policy_findings(st, [SESSIONID, GA, FBP])
-    assert {f.type for f in findings} == {
-        "policy_implied_consent",
-        "policy_browser_settings_consent",
-        "policy_outdated_reference",
-        "policy_transfer_outside_eea",
-    }
-    [implied] = by_type(findings, "policy_implied_consent")
-    assert implied.severity == "medium"
-    assert "2 cookie(s) that need consent observed, 2 of them before any choice" in implied.message
-    assert [o["name"] for o in implied.evidence["observed"]] == ["_ga", "_fbp"]
-    assert_policy_evidence(st, implied.evidence["policy"])
-    [transfer] = by_type(findings, "policy_transfer_outside_eea")
-    assert transfer.severity == "info"
-    assert [o["name"] for o in transfer.evidence["observed"]] == ["_fbp"]  # third party
-    [outdated] = by_type(findings, "policy_outdated_reference")
-    assert outdated.severity == "low" and outdated.evidence["reference"] == "personuppgiftslagen"
-    assert outdated.evidence["observed"] == []
+    assert_continued_use_findings(project("sv_continued_use_and_pul"))
 
 
 def test_a_policy_that_declares_what_is_observed_leaves_only_its_own_problems() -> None:
@@ -133,15 +92,7 @@ def test_a_policy_that_declares_what_is_observed_leaves_only_its_own_problems() 
 
 
 def test_cli_policy_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", str(project_policy("sv_one_cookie_sentence")), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["language"] == "sv"
-    assert data["summary"]["mentions_cookies"] is True
-    assert data["summary"]["purposes"] == ["analytics", "marketing"]
-    assert data["summary"]["transfers_outside_eea"] is True
-    for claim in data["purposes"]:
-        for e in claim["evidence"]:
-            assert data["text"][e["start"] : e["end"]] == e["text"]
+    assert_one_cookie_sentence_cli_json(project_policy("sv_one_cookie_sentence"), capsys)
 
 
 def test_cli_policy_prints_a_readable_statement(capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,26 +185,16 @@ def test_scan_with_a_policy_url_adds_the_statement_and_its_findings(
 ) -> None:
     out = tmp_path / "scan.json"
     status = main(
-        [
+        one_page_scan(
             f"{policy_site}/",
+            chromium_path,
             "--policy",
             f"{policy_site}/policy.html",
-            "--chromium",
-            chromium_path,
-            "--allow-private",
-            "--phases",
-            "pre-consent",
-            "--max-pages",
-            "1",
-            "--no-sitemap",
-            "--wait",
-            "300",
-            "--quiet",
             "--json",
             str(out),
             "--fail-on",
             "critical",
-        ]
+        )
     )
     assert status == 0
     assert "policy (sv): cookies mentioned; purposes: analytics" in capsys.readouterr().out

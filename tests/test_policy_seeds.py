@@ -9,23 +9,21 @@ behaviour."""
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 
 from scanner.cli import main
-from scanner.policy import PolicyStatement, analyze_text, load_policy, policy_findings
+from scanner.policy import PolicyStatement, load_policy
 from tests.support.policy import (
-    FBP,
-    GA,
-    LANG,
-    SESSIONID,
     Row,
     all_evidence,
-    assert_evidence_slices_back,
-    assert_policy_evidence,
-    by_type,
+    assert_continued_use_findings,
+    assert_continued_use_to_dict,
+    assert_evidence_cited,
+    assert_fast,
+    assert_no_cookie_findings,
+    assert_one_cookie_sentence_cli_json,
+    assert_own_cookie_section_findings,
+    assert_row,
     cited,
     problem_texts,
     seed,
@@ -96,38 +94,19 @@ def seeds() -> dict[str, PolicyStatement]:
 
 @pytest.mark.parametrize("stem", sorted(TABLE))
 def test_seed_gives_exactly_its_table_row(seeds: dict[str, PolicyStatement], stem: str) -> None:
-    st, row = seeds[stem], TABLE[stem]
-    assert st.language == "sv"
-    assert st.mentions_cookies is row.mentions_cookies
-    assert st.declared_lifetimes == row.lifetimes
-    assert st.declared_purposes == row.purposes
-    assert {p.value for p in st.problems} == row.problems
-    outdated = {p.detail["reference"] for p in st.problem("policy_outdated_reference")}
-    assert outdated == row.outdated
-    assert st.transfers_outside_eea is row.transfers
-    assert bool(st.partner_sharing) is row.partners
-    assert st.durations == []  # no seed states how long its cookies live
+    assert_row(seeds[stem], TABLE[stem])  # Swedish, and no seed states how long cookies live
 
 
 @pytest.mark.parametrize("stem", sorted(TABLE))
 def test_seed_evidence_offsets_slice_back_to_the_cited_sentence(
     seeds: dict[str, PolicyStatement], stem: str
 ) -> None:
-    st = seeds[stem]
-    assert_evidence_slices_back(st)
-    # Claims and problems cite at least one sentence each.
-    for claim in st.purposes + st.lifetimes + st.problems + st.transfers + st.technologies:
-        assert claim.evidence, claim
+    assert_evidence_cited(seeds[stem])
 
 
 @pytest.mark.parametrize("stem", sorted(TABLE))
 def test_seed_is_analysed_well_under_a_second(stem: str) -> None:
-    text = seed(stem).read_text(encoding="utf-8")
-    # CPU time of this process: a sanity bound that a busy machine (browsers of other tests)
-    # does not turn into a flaky one. Not a benchmark.
-    started = time.process_time()
-    analyze_text(text)
-    assert time.process_time() - started < 0.2
+    assert_fast(seed(stem).read_text(encoding="utf-8"))
 
 
 def test_seed_000_marketing_to_contacts_is_no_marketing_cookie(
@@ -260,93 +239,33 @@ def test_seed_004_the_cookie_sentence_refers_back_to_its_paragraph(
 def test_seed_001_to_dict_is_json_with_summary_claims_and_text(
     seeds: dict[str, PolicyStatement],
 ) -> None:
-    data = json.loads(json.dumps(seeds["001_5bc9d5d86c9a4940"].to_dict()))
-    assert data["summary"]["purposes"] == ["necessary", "preferences", "analytics", "marketing"]
-    assert data["summary"]["lifetimes"] == ["session", "persistent"]
-    problem = next(p for p in data["problems"] if p["value"] == "policy_implied_consent")
-    assert problem["severity"] == "medium"
-    e = problem["evidence"][0]
-    assert data["text"][e["start"] : e["end"]] == e["text"]
+    assert_continued_use_to_dict(seeds["001_5bc9d5d86c9a4940"])
 
 
 def test_seed_003_leaves_every_observed_category_undeclared(
     seeds: dict[str, PolicyStatement],
 ) -> None:
-    st = seeds["003_1777b2295b36bbe6"]
-    findings = policy_findings(st, [SESSIONID, LANG, GA, FBP])
-    undeclared = by_type(findings, "policy_undeclared_category")
-    assert [f.evidence["category"] for f in undeclared] == [
-        "necessary",
-        "preferences",
-        "analytics",
-        "marketing",
-    ]
-    assert {
-        f.severity for f in undeclared if f.evidence["category"] in ("analytics", "marketing")
-    } == {"medium"}
-    marketing = undeclared[-1]
-    assert marketing.cookie == "_fbp" and "never mentions cookies" in marketing.message
-    assert [o["name"] for o in marketing.evidence["observed"]] == ["_fbp"]
-    lifetime = by_type(findings, "policy_undeclared_lifetime")
-    assert [f.severity for f in lifetime] == ["low"]
-    assert lifetime[0].evidence["observed_count"] == 4
-    assert findings == undeclared + lifetime  # 003 has no problems of its own
+    assert_no_cookie_findings(seeds["003_1777b2295b36bbe6"])
 
 
 def test_seed_000_categories_declared_for_cookies_are_not_findings(
     seeds: dict[str, PolicyStatement],
 ) -> None:
-    st = seeds["000_9cf1462c8fe6c01d"]  # preferences and analytics, session and persistent
-    findings = policy_findings(st, [SESSIONID, LANG, GA, FBP])
-    undeclared = by_type(findings, "policy_undeclared_category")
-    # Necessary cookies are covered by a policy that speaks of cookies at all.
-    assert [f.evidence["category"] for f in undeclared] == ["marketing"]
-    f = undeclared[0]
-    assert "declares preferences, analytics for cookies, not marketing" in f.message
-    policy_side = f.evidence["policy"]["declared_purposes"]
-    assert {c["value"] for c in policy_side} == {"preferences", "analytics"}
-    for claim in policy_side:
-        assert_policy_evidence(st, claim["evidence"])
-    assert by_type(findings, "policy_undeclared_lifetime") == []
+    # preferences and analytics, session and persistent
+    assert_own_cookie_section_findings(seeds["000_9cf1462c8fe6c01d"])
 
 
 def test_seed_001_problems_become_findings_with_both_sides_of_evidence(
     seeds: dict[str, PolicyStatement],
 ) -> None:
-    st = seeds["001_5bc9d5d86c9a4940"]
-    findings = policy_findings(st, [SESSIONID, GA, FBP])
-    assert {f.type for f in findings} == {
-        "policy_implied_consent",
-        "policy_browser_settings_consent",
-        "policy_outdated_reference",
-        "policy_transfer_outside_eea",
-    }
-    [implied] = by_type(findings, "policy_implied_consent")
-    assert implied.severity == "medium"
-    assert "2 cookie(s) that need consent observed, 2 of them before any choice" in implied.message
-    assert [o["name"] for o in implied.evidence["observed"]] == ["_ga", "_fbp"]
-    assert_policy_evidence(st, implied.evidence["policy"])
-    [transfer] = by_type(findings, "policy_transfer_outside_eea")
-    assert transfer.severity == "info"
-    assert [o["name"] for o in transfer.evidence["observed"]] == ["_fbp"]  # third party
-    [outdated] = by_type(findings, "policy_outdated_reference")
-    assert outdated.severity == "low" and outdated.evidence["reference"] == "personuppgiftslagen"
-    assert outdated.evidence["observed"] == []
+    assert_continued_use_findings(seeds["001_5bc9d5d86c9a4940"])
 
 
 # -- the seeds through the command line -----------------------------------------------------
 
 
 def test_seed_004_cli_policy_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", str(seed("004_341820bca543b2fe")), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["language"] == "sv"
-    assert data["summary"]["mentions_cookies"] is True
-    assert data["summary"]["purposes"] == ["analytics", "marketing"]
-    assert data["summary"]["transfers_outside_eea"] is True
-    for claim in data["purposes"]:
-        for e in claim["evidence"]:
-            assert data["text"][e["start"] : e["end"]] == e["text"]
+    assert_one_cookie_sentence_cli_json(seed("004_341820bca543b2fe"), capsys)
 
 
 def test_seed_001_cli_policy_prints_a_readable_statement(

@@ -27,6 +27,7 @@ from tests.support.browsers import (
     CHROMEDRIVER,
     assert_no_new_browsers,
     browser_pids,
+    one_page_scan,
     require_chromedriver,
 )
 from tests.support.site import (
@@ -599,26 +600,6 @@ def test_a_page_is_watched_until_the_work_it_scheduled_is_done(
 # -- the command line -----------------------------------------------------------------------
 
 
-def _cli_args(site: ScannerSite, chromium: str, *extra: str) -> list[str]:
-    return [
-        site.url("/"),
-        *RESOLVE_ARGS,
-        "--insecure",
-        "--allow-private",
-        "--chromium",
-        chromium,
-        "--phases",
-        "pre-consent",
-        "--max-pages",
-        "1",
-        "--no-sitemap",
-        "--wait",
-        "300",
-        "--quiet",
-        *extra,
-    ]
-
-
 def test_cli_reports_and_exit_status(
     site: ScannerSite,
     declaration_file: Path,
@@ -628,7 +609,14 @@ def test_cli_reports_and_exit_status(
 ) -> None:
     before = browser_pids()
     json_file, html_file = tmp_path / "scan.json", tmp_path / "scan.html"
-    args = _cli_args(site, chromium_path, "--declaration", str(declaration_file))
+    args = one_page_scan(
+        site.url("/"),
+        chromium_path,
+        *RESOLVE_ARGS,
+        "--insecure",
+        "--declaration",
+        str(declaration_file),
+    )
     status = main([*args, "--json", str(json_file), "--html", str(html_file), "--fail-on", "high"])
     out = capsys.readouterr().out
     assert status == 1, out

@@ -34,12 +34,13 @@ from consent_server.sites.service import apply_declaration
 from consent_server.sites.tokens import create_token
 from declaration.loader import load_declaration
 from tests.support.apps import ROOT, bearer, make_app, missing, reset_database
+from tests.support.apps import redis_url as redis_db
 from tests.support.sinks import MailSink, WebhookReceiver
 from tests.support.site import ADS, APP_JS, DECLARATION, GIF, RESOLVE, SITE, ScannerSite
 
 pytestmark = pytest.mark.browser
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REDIS_URL = redis_db(13)  # its own database, apart from test_fastpath.py
 CELERY = str(Path(sys.executable).with_name("celery"))
 # The default wait (1.5 s): the fixture's banner script writes _fbp 1 s after load, and a
 # shorter wait would see it only when the page happens to settle late.

@@ -1,5 +1,6 @@
 """Test apps: where the example declaration is, what CI requires, a fresh PostgreSQL database,
-building an app on a database, emptying and releasing it, and the example declaration as data."""
+the test Redis, building an app on a database, emptying and releasing it, counting its rows, and
+the example declaration as data."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.yaml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def redis_url(db: int) -> str:
+    """The test Redis: TEST_REDIS_URL, or else database `db` of the local server (each test file
+    that writes to Redis uses a number of its own, so that they do not collide)."""
+    return os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{db}")
+
 
 # For tests that only make sense on PostgreSQL (row locks, transactions that commit late).
 ONLY_POSTGRES = pytest.mark.parametrize(
@@ -110,6 +118,12 @@ def release(app: Flask) -> None:
         db.session.remove()
         db.engine.dispose()
     app.extensions["receipt_writer"].close()
+
+
+def row_count(app: Flask, model: type) -> int:
+    """How many rows of a model the app's database holds now."""
+    with app.app_context():
+        return db.session.query(model).count()
 
 
 def example_data(**changes: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Chromium for the browser tests: where it and ChromeDriver are, the flags it runs with,
-fresh Playwright contexts and Selenium drivers, and a check that none was left running."""
+fresh Playwright contexts and Selenium drivers, a check that none was left running, and the
+command line of a quick cookie scan."""
 
 from __future__ import annotations
 
@@ -79,3 +80,23 @@ def assert_no_new_browsers(before: set[int]) -> None:
     _, alive = psutil.wait_procs(procs, timeout=20)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.name(), p.cmdline()[:3]) for p in alive]
+
+
+def one_page_scan(url: str, chromium: str, *extra: str, wait_ms: int = 300) -> list[str]:
+    """`cookie-scan` arguments for a quick scan of one page of a local site: before consent
+    only, no sitemap, quiet; `extra` options follow."""
+    return [
+        url,
+        "--allow-private",
+        "--chromium",
+        chromium,
+        "--phases",
+        "pre-consent",
+        "--max-pages",
+        "1",
+        "--no-sitemap",
+        "--wait",
+        str(wait_ms),
+        "--quiet",
+        *extra,
+    ]

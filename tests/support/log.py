@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -35,11 +36,12 @@ def post_receipts(client: FlaskClient, count: int, **changes: Any) -> list[str]:
     return [post_consent(client, **changes)["receipt_id"] for _ in range(count)]
 
 
-def cli(runner: FlaskCliRunner, *args: str, code: int = 0) -> str:
-    """Run a consent-server command; check its exit status and return what it printed."""
-    result = runner.invoke(args=list(args))
+def cli(runner: FlaskCliRunner, *args: str | Path, code: int = 0) -> Result:
+    """Run a consent-server command through Flask's runner; check its exit status and return
+    the result (`.output`, `.stdout`, `.stderr`)."""
+    result = runner.invoke(args=[str(a) for a in args])
     assert result.exit_code == code, (result.output, result.exception)
-    return result.output
+    return result
 
 
 def export_bundle(runner: FlaskCliRunner, path: Path, *options: str) -> Path:
@@ -50,7 +52,7 @@ def export_bundle(runner: FlaskCliRunner, path: Path, *options: str) -> Path:
 
 def verify_cli(runner: FlaskCliRunner, path: Path, *options: str, code: int) -> str:
     """`log verify` with an expected exit status."""
-    return cli(runner, "log", "verify", str(path), *options, code=code)
+    return cli(runner, "log", "verify", str(path), *options, code=code).output
 
 
 def bundle_members(path: Path) -> dict[str, bytes]:

@@ -60,7 +60,12 @@ def cookie(
 
 
 def finding(
-    kind: str, severity: str, name: str, phase: str | None = "pre-consent"
+    kind: str,
+    severity: str,
+    name: str,
+    phase: str | None = "pre-consent",
+    *,
+    domain: str = "shop.example",
 ) -> dict[str, Any]:
     """One finding as the scanner reports it."""
     return {
@@ -68,9 +73,9 @@ def finding(
         "severity": severity,
         "message": f"{name}: {kind.replace('_', ' ')}",
         "cookie": name,
-        "domain": "shop.example",
+        "domain": domain,
         "phase": phase,
-        "page": "https://shop.example/",
+        "page": f"https://{domain}/",
         "setter": None,
         "evidence": {},
     }
@@ -138,9 +143,15 @@ def fake_report(
     }
 
 
-def declaration(site: str = "demo-shop", **scan: Any) -> dict[str, Any]:
-    """The example declaration under another key, with a scan block."""
-    return example_data(site=site, scan={"url": f"https://{site}.example/", **scan})
+def declaration(
+    site: str = "demo-shop", *, domains: list[str] | None = None, **scan: Any
+) -> dict[str, Any]:
+    """The example declaration under another key (with other domains, if given), with a scan
+    block."""
+    data = example_data(site=site, scan={"url": f"https://{site}.example/", **scan})
+    if domains is not None:
+        data["domains"] = domains
+    return data
 
 
 def apply(data: dict[str, Any]) -> None:
