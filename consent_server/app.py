@@ -38,11 +38,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.config["CELERY_BROKER_URL"] = os.environ["CELERY_BROKER_URL"]
     else:
         app.config.from_mapping(test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The instance folder holds config.py, the keys and the embedded database: owner only.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     app.config.setdefault(
         "SQLALCHEMY_DATABASE_URI", f"sqlite:///{Path(app.instance_path) / 'consent.sqlite3'}"
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    _create_private_sqlite(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     if not app.config.get("KEYS_DIR"):
         app.config["KEYS_DIR"] = str(Path(app.instance_path) / "keys")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -98,6 +100,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _wrap_wsgi(app)
     _warm_up()
     return app
+
+
+def _create_private_sqlite(url: str, instance_path: str) -> None:
+    """Create a SQLite database file that does not exist yet with mode 0600 (its folder 0700).
+
+    SQLite would create it with the umask's mode, readable by every local user as a rule; it
+    gives its journal, WAL and shared-memory files the database file's mode. A file that
+    exists already is left as its owner set it.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or name in (None, "", ":memory:"):
+        return
+    if parsed.query.get("uri"):
+        if not name.startswith("file:") or parsed.query.get("mode") == "memory":
+            return
+        name = name[5:]
+    path = Path(instance_path) / name  # relative to the instance folder, as Flask-SQLAlchemy
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _warm_up() -> None:

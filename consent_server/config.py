@@ -16,6 +16,9 @@ class DefaultConfig:
     SITE_CACHE_SECONDS = 5.0
     CONFIG_MAX_AGE = 60
     CONFIG_STALE_WHILE_REVALIDATE = 600
+    # Seconds a public cookie-policy request may spend building a page that is not stored yet
+    # (it is written when a declaration is applied or a scan stored); past it the answer is 503.
+    COOKIE_POLICY_BUILD_SECONDS = 2.0
     RATELIMIT_CONSENT = "60 per minute"
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_ENABLED = True
@@ -26,8 +29,15 @@ class DefaultConfig:
     SEAL_MAX_LEAVES = 100_000
     # Record valid consent POSTs in front of Flask (consent_server/fastpath.py).
     CONSENT_FAST_PATH = True
-    # Seconds a consent POST waits for its receipt's commit before answering 503.
+    # Seconds a consent POST waits for its receipt's commit before answering 503 (naming the
+    # receipt, which may still be stored); also the connect and statement timeout of the
+    # connection that commits receipts, so that a stalled database is given up on in time.
     COMMIT_TIMEOUT = 30.0
+    # /metrics (docs/operations.md#metrics): served to an operator token, to a bearer secret
+    # equal to METRICS_TOKEN (for Prometheus' `authorization` setting), or to anyone when
+    # METRICS_PUBLIC is true.
+    METRICS_TOKEN: str | None = None
+    METRICS_PUBLIC = False
     API_TITLE = "Consent manager"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -50,11 +60,34 @@ class DefaultConfig:
     SCAN_PAGE_TIMEOUT = 30.0
     SCAN_TOTAL_TIMEOUT = 900.0
     SCAN_CONCURRENCY = 3
+    # -- scan network settings: the operator's alone, never a site's declaration --------------
+    # Every browser request of a scan goes through the scanner's network guard, which refuses
+    # private, loopback, link-local and reserved addresses. SCAN_RESOLVE maps host names (or
+    # patterns such as *.test) to addresses for every site; SCAN_INSECURE accepts invalid TLS
+    # certificates; SCAN_ALLOW_PRIVATE lets every scan reach internal addresses.
+    # SCAN_SITE_NETWORK sets the same per site key, merged over the global values:
+    #   {"shop": {"resolve": {"shop.test": "10.0.0.5"}, "insecure": true,
+    #             "allow_private": ["shop.test"]}}
+    # where allow_private is true (any host) or a list of host patterns ("host:port" for one
+    # port) that may be on internal addresses; a resolve entry to an internal address needs it.
+    SCAN_RESOLVE: dict[str, str] = {}
+    SCAN_INSECURE = False
+    SCAN_ALLOW_PRIVATE = False
+    SCAN_SITE_NETWORK: dict[str, dict[str, Any]] = {}
+    # The address the guard listens on and the browser uses; a remote Selenium Grid needs an
+    # address of this machine that the Grid's browsers can reach.
+    SCAN_PROXY_HOST = "127.0.0.1"
+    # Chromium's sandbox: None = on unless the scanner runs as root; False = always off (for
+    # platforms without the user namespaces it needs).
+    SCAN_CHROMIUM_SANDBOX: bool | None = None
     # A running scan renews its lease every quarter of this; a scan whose lease ran out was
     # lost with its process and is run again, at most SCAN_MAX_ATTEMPTS times in all.
     SCAN_LEASE_SECONDS = 120
     SCAN_MAX_ATTEMPTS = 3
     SCAN_RETENTION_DAYS = 365
+    # Scans one site may start over the API in a sliding window ("N per day|hour|minute",
+    # counted from the scans table, so every process agrees); empty: no quota.
+    SCAN_API_QUOTA: str | None = "10 per day"
     SCHEDULER_INTERVAL = 30.0
     SEAL_INTERVAL = 300.0
     # Alerts: links in alerts point here (e.g. https://consent.example.se).
@@ -64,6 +97,8 @@ class DefaultConfig:
     WEBHOOK_ATTEMPTS = 4
     WEBHOOK_BACKOFF = 2.0
     WEBHOOK_ALLOW_PRIVATE = False
+    # A PEM file of the CAs webhook HTTPS certificates are checked against (else the system's).
+    WEBHOOK_CA_FILE: str | None = None
     SMTP_HOST: str | None = None
     SMTP_PORT = 25
     SMTP_FROM: str | None = None

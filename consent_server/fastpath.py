@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from consent_server import metrics
 from consent_server.consent_log.admission import ConsentGate, Refusal
 from consent_server.consent_log.writer import CommitTimeout
 from consent_server.errors import error_answer
@@ -172,6 +173,8 @@ class ConsentPost:
             known = view or self.gate.site(site)
         cors = cors_headers(origin, known.domains if known else frozenset(), "GET, POST, OPTIONS")
         if isinstance(outcome, Refusal):
+            if 400 <= outcome.code < 500:  # counted as Flask's after_request counts its refusals
+                metrics.requests_rejected.labels(str(outcome.code)).inc()
             extra = [("Vary", "Origin"), *cors, *outcome.headers]
             return error_answer(outcome.code, outcome.message, outcome.errors, extra)
         out = orjson.dumps(outcome.__dict__)

@@ -8,12 +8,16 @@ that the policy analysis (scanner.policy) reads back the same categories and lif
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from declaration.constants import PURPOSES
 from declaration.durations import parse_duration
+from declaration.patterns import is_cookie_token, name_matches
 
 CATEGORY_ORDER = PURPOSES
 
@@ -152,6 +156,10 @@ def display_name(name: str, pattern: str | None) -> str:
     return f"{match.group(1)}*" if match else pattern
 
 
+class PolicyBudgetExceeded(RuntimeError):
+    """Building the policy took longer than the caller allowed."""
+
+
 def _localized(value: Any, lang: str, default: str) -> str:
     if isinstance(value, dict):
         return value.get(lang) or value.get(default) or next(iter(value.values()), "")
@@ -169,34 +177,60 @@ def _iso_from_seconds(seconds: float) -> str:
     return f"PT{max(1, round(seconds / 3600))}H"
 
 
+def _observed(scan_report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The scan's cookies whose names are RFC 6265 tokens: nothing else belongs in the text."""
+    cookies = (scan_report or {}).get("cookies") or []
+    return [c for c in cookies if isinstance(c.get("name"), str) and is_cookie_token(c["name"])]
+
+
 def build_policy(
     declaration: dict[str, Any],
     lang: str,
     scan_report: dict[str, Any] | None = None,
+    *,
+    deadline: float | None = None,
 ) -> CookiePolicy:
-    """Merge the declared cookies with what the latest scan saw (classified, not unknown)."""
+    """Merge the declared cookies with what the latest scan saw (classified, not unknown).
+
+    With a `deadline` (a time.monotonic() value), PolicyBudgetExceeded once it has passed.
+    """
     if lang not in TEXTS:
         raise ValueError(f"no cookie-policy texts for language {lang!r}; choose sv or en")
+
+    def on_time() -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise PolicyBudgetExceeded("the cookie policy took too long to build")
+
+    on_time()
     default = declaration.get("default_language", "en")
     policy = CookiePolicy(lang, declaration.get("name", ""), declaration.get("policy_url"))
     categories = {c["key"] for c in declaration.get("categories", [])}
+    observed = _observed(scan_report)
     seen: set[str] = set()
     scan_party: dict[str, str] = {}
-    for c in (scan_report or {}).get("cookies", []):
+    for c in observed:
         scan_party.setdefault(c["name"], c.get("party", "first"))
     for cookie in declaration.get("cookies", []):
+        on_time()
         if cookie.get("storage", "cookie") != "cookie":
             continue
-        name = cookie.get("name") or cookie.get("name_pattern", "")
+        pattern = cookie.get("name_pattern")
+        name = cookie.get("name") or pattern or ""
         category = cookie["category"] if cookie["category"] in CATEGORY_ORDER else None
-        if category is None:
+        # A revision stored before names had to be tokens may still hold one that is not.
+        if category is None or (not pattern and not is_cookie_token(name)):
             continue
         seen.add(name)
-        pattern = cookie.get("name_pattern")
         party = scan_party.get(name, "first")
         if pattern:
-            party = next((p for n, p in scan_party.items() if re.search(pattern, n)), "first")
-            seen.update(n for n in scan_party if re.search(pattern, n))
+            matched = []
+            for i, observed_name in enumerate(scan_party):
+                if i % 1024 == 1023:
+                    on_time()
+                if name_matches(pattern, observed_name):
+                    matched.append(observed_name)
+            party = scan_party[matched[0]] if matched else "first"
+            seen.update(matched)
         policy.tables.setdefault(category, []).append(
             PolicyCookie(
                 name=display_name(name, pattern),
@@ -206,7 +240,8 @@ def build_policy(
                 party=party,
             )
         )
-    for c in (scan_report or {}).get("cookies", []):
+    for c in observed:
+        on_time()
         category = c["classification"]["category"]
         if c["name"] in seen or category not in CATEGORY_ORDER:
             continue
@@ -246,17 +281,53 @@ def lifetime_text(value: str, lang: str) -> str:
     return " ".join(parts)
 
 
-def _paragraphs(policy: CookiePolicy) -> list[tuple[str, Any]]:
-    """The section as ('h2'|'h3'|'p'|'table', content) blocks shared by both formats."""
-    t = TEXTS[policy.language]
+# Markdown renderers pass raw HTML through and read these as syntax: in a value they are written
+# as entities or backslash escapes, which every CommonMark renderer shows as the character.
+_MARKDOWN_ESCAPES = {
+    **{ord(c): f"&{n};" for c, n in (("&", "amp"), ("<", "lt"), (">", "gt"), ('"', "quot"))},
+    **{ord(c): "\\" + c for c in "\\`*_{}[]()#+-.!|~"},
+}
+
+
+def markdown_text(value: Any) -> str:
+    """A value as inert Markdown text: no HTML, no link, no emphasis, no table cell boundary."""
+    # A line break (or any control character) would end a table row or start a block.
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    return text.translate(_MARKDOWN_ESCAPES)
+
+
+def markdown_link(url: str) -> str:
+    """An http(s) URL as a Markdown autolink (characters an autolink cannot hold encoded)."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        return markdown_text(url)
+    return "<" + quote(url, safe="!#$%&'()*+,/:;=?@[]~-._") + ">"
+
+
+def _paragraphs(
+    policy: CookiePolicy,
+    value: Callable[[Any], str],
+    link: Callable[[str], str],
+    fixed: Callable[[str], str],
+) -> list[tuple[str, Any]]:
+    """The section as ('h2'|'h3'|'p'|'table', content) blocks shared by both formats.
+
+    `value` writes a declared or scanned value in the target format, `link` the policy URL and
+    `fixed` this module's own texts.
+    """
+    words = TEXTS[policy.language]
+    t = {k: fixed(v) if isinstance(v, str) else v for k, v in words.items()}
     blocks: list[tuple[str, Any]] = [("h2", t["title"])]
-    blocks.append(("p", t["intro"].format(name=policy.site_name or "")))
+    blocks.append(("p", t["intro"].format(name=value(policy.site_name or ""))))
     classes = policy.lifetime_classes
     lifetimes = [t[k] for k in ("session", "persistent") if k in classes]
     if lifetimes:
         blocks.append(("p", " ".join(lifetimes)))
     for category, rows in policy.tables.items():
-        heading, sentence = t["categories"][category]
+        heading, sentence = (fixed(x) for x in t["categories"][category])
         blocks.append(("h3", heading))
         blocks.append(("p", sentence))
         blocks.append(
@@ -264,11 +335,11 @@ def _paragraphs(policy: CookiePolicy) -> list[tuple[str, Any]]:
                 "table",
                 [
                     (
-                        c.name,
-                        c.provider,
-                        lifetime_text(c.lifetime, policy.language),
-                        c.purpose,
-                        t[c.party] if c.party in ("first", "third") else c.party,
+                        value(c.name),
+                        value(c.provider),
+                        value(lifetime_text(c.lifetime, policy.language)),
+                        value(c.purpose),
+                        value(words[c.party] if c.party in ("first", "third") else c.party),
                     )
                     for c in rows
                 ],
@@ -276,15 +347,16 @@ def _paragraphs(policy: CookiePolicy) -> list[tuple[str, Any]]:
         )
     blocks.append(("p", t["consent"]))
     if policy.policy_url:
-        blocks.append(("p", t["policy"].format(url=policy.policy_url)))
+        blocks.append(("p", t["policy"].format(url=link(policy.policy_url))))
     return blocks
 
 
 def render_markdown(policy: CookiePolicy) -> str:
-    """The section as Markdown."""
+    """The section as Markdown; every declared or scanned value is escaped (markdown_text)."""
     cols = TEXTS[policy.language]["columns"]
     out = []
-    for kind, content in _paragraphs(policy):
+    # The fixed texts are plain sentences: Markdown as they are.
+    for kind, content in _paragraphs(policy, markdown_text, markdown_link, str):
         if kind == "h2":
             out.append(f"## {content}\n")
         elif kind == "h3":
@@ -295,24 +367,26 @@ def render_markdown(policy: CookiePolicy) -> str:
             out.append("| " + " | ".join(cols) + " |")
             out.append("|" + "---|" * len(cols))
             for row in content:
-                cells = [str(v).replace("|", "\\|").replace("\n", " ") for v in row]
-                out.append("| " + " | ".join(cells) + " |")
+                out.append("| " + " | ".join(row) + " |")
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _html_text(value: Any) -> str:
+    return escape(str(value))
 
 
 def render_html(policy: CookiePolicy) -> str:
     """The section as an embeddable HTML fragment (every value escaped)."""
     cols = TEXTS[policy.language]["columns"]
     out = [f'<section class="cookie-policy" lang="{escape(policy.language)}">']
-    for kind, content in _paragraphs(policy):
+    for kind, content in _paragraphs(policy, _html_text, _html_text, _html_text):
         if kind in ("h2", "h3", "p"):
-            out.append(f"<{kind}>{escape(content)}</{kind}>")
+            out.append(f"<{kind}>{content}</{kind}>")
         else:
             head = "".join(f'<th scope="col">{escape(c)}</th>' for c in cols)
             body = "".join(
-                "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
-                for row in content
+                "<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in content
             )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     out.append("</section>")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import (
@@ -25,12 +24,12 @@ from declaration.constants import (
     MAX_TEXT,
     MAX_URL,
     PHASES,
-    RESOLVE_HOST_RE,
     SEVERITIES,
     SITE_KEY_RE,
     TEXT_KEYS,
 )
 from declaration.durations import parse_duration
+from declaration.patterns import PatternError, compile_name_pattern, is_cookie_token
 
 DEFAULT_CATEGORIES: list[dict[str, Any]] = [
     {
@@ -110,11 +109,12 @@ def _validate_hostname(value: str) -> None:
         raise ValidationError(f"Not a host name: {value!r}.")
 
 
-def _validate_regex(value: str) -> None:
+def _validate_name_pattern(value: str) -> None:
+    # Patterns run on names a scanned site chose: only RE2 (linear time) runs them.
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValidationError(f"Not a valid regular expression: {exc}.") from exc
+        compile_name_pattern(value)
+    except PatternError as exc:
+        raise ValidationError(f"Not a name pattern RE2 can run ({value[:60]!r}): {exc}.") from None
 
 
 def _validate_cron(value: str) -> None:
@@ -129,15 +129,6 @@ def _validate_cron(value: str) -> None:
         )
     if not value.isprintable() or not croniter.is_valid(value):
         raise ValidationError(f"Not a valid cron expression: {value!r}.")
-
-
-def _validate_ip(value: str) -> None:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(value)
-    except ValueError as exc:
-        raise ValidationError(f"Not an IP address: {value!r}.") from exc
 
 
 def _validate_phases(value: list[str]) -> None:
@@ -189,7 +180,7 @@ class CookieSchema(_Strict):
     """One declared cookie (or storage item), by exact name or by pattern."""
 
     name = fields.String(validate=validate.Length(min=1, max=256))
-    name_pattern = fields.String(validate=[validate.Length(min=1, max=512), _validate_regex])
+    name_pattern = fields.String(validate=[validate.Length(min=1), _validate_name_pattern])
     domain = fields.String(validate=_validate_hostname)
     provider = fields.String(load_default="", validate=validate.Length(max=200))
     category = fields.String(required=True)
@@ -203,6 +194,17 @@ class CookieSchema(_Strict):
     def _one_name(self, data: dict[str, Any], **_: Any) -> None:
         if ("name" in data) == ("name_pattern" in data):
             raise ValidationError("Give exactly one of name or name_pattern.", "name")
+
+    @validates_schema
+    def _cookie_name_is_a_token(self, data: dict[str, Any], **_: Any) -> None:
+        # Storage keys are any string; a cookie's name is what a browser can send back.
+        name = data.get("name")
+        if data.get("storage", "cookie") == "cookie" and name and not is_cookie_token(name):
+            raise ValidationError(
+                f"Not a cookie name: {name[:60]!r} is not an RFC 6265 token "
+                "(letters, digits and !#$%&'*+-.^_`|~ only).",
+                "name",
+            )
 
 
 # Banner texts of one language; unknown keys are refused (marshmallow's default).
@@ -223,6 +225,10 @@ class AlertsSchema(_Strict):
         load_default=list,
         validate=validate.Length(max=20),
     )
+
+
+# Scan settings that only the server's operator sets (consent_server/config.py).
+OPERATOR_ONLY_SCAN_SETTINGS = ("resolve", "insecure", "allow_private")
 
 
 class ScanSettingsSchema(_Strict):
@@ -249,16 +255,25 @@ class ScanSettingsSchema(_Strict):
     )
     fail_on = fields.String(load_default="high", validate=validate.OneOf(SEVERITIES))
     alerts = fields.Nested(AlertsSchema, load_default=dict)
-    resolve = fields.Dict(
-        keys=fields.String(
-            validate=FullMatch(RESOLVE_HOST_RE, error="Not a host name or pattern such as *.test.")
-        ),
-        values=fields.String(validate=_validate_ip),
-        load_default=dict,
-        validate=validate.Length(max=50),
-    )
-    insecure = fields.Boolean(load_default=False)
-    allow_private = fields.Boolean(load_default=False)
+
+    @pre_load
+    def _no_network_settings(self, data: Any, **_: Any) -> Any:
+        # Where a scan may connect is the operator's decision: a site's own declaration
+        # (editable with a token of that site) must not open the inside to its pages.
+        if isinstance(data, dict):
+            found = [name for name in OPERATOR_ONLY_SCAN_SETTINGS if name in data]
+            if found:
+                raise ValidationError(
+                    {
+                        name: [
+                            f"{name} is operator-only (server configuration), not in a site's"
+                            f' declaration: set SCAN_SITE_NETWORK["<site>"]["{name}"] or'
+                            f" SCAN_{name.upper()} in the server's configuration."
+                        ]
+                        for name in found
+                    }
+                )
+        return data
 
 
 class DeclarationSchema(_Strict):

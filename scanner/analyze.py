@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 from declaration.constants import SEVERITIES
 from declaration.durations import parse_duration
 from declaration.loader import Declaration
+from declaration.patterns import name_matches
 from scanner.classify import classify, party
 from scanner.model import (
     Classification,
@@ -378,12 +378,12 @@ class Analysis:
                 keys = {key for _, _, key in self.storage}
                 if cookie.get("name") in keys or (
                     cookie.get("name_pattern")
-                    and any(re.search(cookie["name_pattern"], k) for k in keys)
+                    and any(name_matches(cookie["name_pattern"], k) for k in keys)
                 ):
                     continue
             elif cookie.get("name") in names or (
                 cookie.get("name_pattern")
-                and any(re.search(cookie["name_pattern"], n) for n in names)
+                and any(name_matches(cookie["name_pattern"], n) for n in names)
             ):
                 continue
             label = cookie.get("name") or cookie.get("name_pattern")

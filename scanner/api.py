@@ -6,9 +6,11 @@ import datetime as dt
 import time
 from os import PathLike
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from declaration.constants import SEVERITIES
 from scanner.config import ScanConfig, ScanError, check_public_target
+from scanner.netguard import NetGuard
 from scanner.report import build_report
 from scanner.runner import PhaseRunner, Progress
 
@@ -35,19 +37,27 @@ def scan(
     config.validate()
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
-    runner = PhaseRunner(config, progress)
-    # The browser starts first: it launches while the knowledge base and the policy load.
-    runner.open_browser()
+    # Every request of the scan's browsers goes through this guard (scanner/netguard.py).
+    guard = NetGuard(config)
+    runner = PhaseRunner(config, progress, guard)
     try:
-        if knowledge is None:
-            from scanner.knowledge import KnowledgeBase
+        # The browser starts first: it launches while the knowledge base and the policy load.
+        runner.open_browser()
+        try:
+            if knowledge is None:
+                from scanner.knowledge import KnowledgeBase
 
-            knowledge = KnowledgeBase.load_default()
-        # The policy first: an unreadable policy is a usage error, found before the long scan.
-        statement = _policy_statement(config, policy, progress) if policy is not None else None
-        phases = runner.run()
+                knowledge = KnowledgeBase.load_default()
+            # The policy first: an unreadable policy is a usage error, found before the scan.
+            statement = (
+                _policy_statement(config, policy, progress, guard) if policy is not None else None
+            )
+            phases = runner.run()
+        finally:
+            runner.close_browser()
     finally:
-        runner.close_browser()
+        guard.close()
+    sandboxed = runner.sandboxed
     errors = [p.error for p in phases if p.error and not p.pages]
     if errors and len(errors) == len(phases):
         raise ScanError("; ".join(dict.fromkeys(errors)))
@@ -70,6 +80,8 @@ def scan(
         elapsed=time.monotonic() - t0,
         extra_findings=extra,
         policy=statement.to_dict() if statement else None,
+        blocked=guard.blocked,
+        sandboxed=sandboxed,
     )
 
 
@@ -77,6 +89,7 @@ def _policy_statement(
     config: ScanConfig,
     policy: str | PathLike[str] | PolicyStatement,
     progress: Progress | None,
+    guard: NetGuard,
 ) -> PolicyStatement:
     """Read the policy: a URL through the scan's own browser (script-built pages work)."""
     from scanner.policy import PolicyError, PolicyStatement, browser_fetcher, is_url, load_policy
@@ -86,11 +99,13 @@ def _policy_statement(
     source = str(policy)
     fetch = None
     if is_url(source):
-        if not config.allow_private:
+        parts = urlsplit(source)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        if not config.private_allowed(parts.hostname or "", port):
             check_public_target(source, config.resolve)
         if progress:
             progress("page", phase="policy", url=source, done=0)
-        fetch = browser_fetcher(config)
+        fetch = browser_fetcher(config, guard)
     try:
         return load_policy(source, fetch=fetch)
     except PolicyError as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
+from declaration.patterns import name_matches
 from scanner.knowledge import (
     KnowledgeBase,
     KnowledgeEntry,
@@ -48,14 +48,6 @@ def _declared_list(declaration: Any) -> list[Mapping[str, Any]]:
     if isinstance(data, Mapping):
         data = data.get("cookies") or []
     return [c for c in data if isinstance(c, Mapping)]
-
-
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
 
 
 def _covers(declared: str, host: str) -> bool:
@@ -105,8 +97,7 @@ def declared_cookie(
         pattern = cookie.get("name_pattern")
         if not pattern or cookie.get("name") is not None:
             continue
-        regex = _compiled(pattern)
-        if regex is not None and regex.search(name) and in_scope(cookie):
+        if name_matches(pattern, name) and in_scope(cookie):
             return cookie
     return None
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import socket
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
-from declaration.constants import PHASES, SEVERITIES
+from declaration.constants import PHASES, RESOLVE_HOST_RE, SEVERITIES
 
 
 class ScanError(Exception):
@@ -52,6 +53,15 @@ class ScanConfig:
     resolve: dict[str, str] = field(default_factory=dict)
     insecure: bool = False
     allow_private: bool = False
+    # Host patterns (as in resolve; "host:port" for one port) that may resolve to a private
+    # address when allow_private is off: the operator's own site on an internal address,
+    # while everything its pages point at is still checked.
+    private_hosts: tuple[str, ...] = ()
+    # The address the scan's network guard listens on and the browser is told to use: a
+    # remote WebDriver Grid needs one of this machine's addresses it can reach.
+    proxy_host: str = "127.0.0.1"
+    # Chromium's sandbox: None = on unless the process runs as root (see engines.base).
+    sandbox: bool | None = None
     use_sitemap: bool = True
     locale: str = "sv-SE"
     fail_on: str = "high"
@@ -84,28 +94,40 @@ class ScanConfig:
         if self.settle_ms < 0:
             raise ScanError("--wait must not be negative")
         for host, ip in self.resolve.items():
+            if not isinstance(host, str) or not re.fullmatch(RESOLVE_HOST_RE, host):
+                raise ScanError(f"--resolve {host!r}: not a host name or pattern such as *.test")
             try:
-                ipaddress.ip_address(ip)
+                address = ipaddress.ip_address(ip)
             except ValueError as exc:
                 raise ScanError(f"--resolve {host}={ip}: not an IP address") from exc
+            # A mapping is the operator naming an address: to the inside only when allowed.
+            problem = address_problem(host, address)
+            if problem and not self.private_allowed(host):
+                raise ScanError(
+                    f"--resolve {host}={ip}: {problem}; this needs allow_private"
+                    " (--allow-private, or the operator's allow_private for the site)"
+                )
         local = self.engine == "playwright" or not self.remote
         if local and not os.path.exists(self.chromium):
             raise ScanError(f"Chromium not found at {self.chromium} (set --chromium)")
         if self.engine == "selenium" and not self.remote and not os.path.exists(self.chromedriver):
             raise ScanError(f"ChromeDriver not found at {self.chromedriver} (set --chromedriver)")
-        if not self.allow_private:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if not self.private_allowed(parts.hostname or "", port):
             check_public_target(self.url, self.resolve)
 
-    def resolver_rules(self) -> str | None:
-        """Chromium --host-resolver-rules for the --resolve mappings."""
-        if not self.resolve:
-            return None
-        rules = []
-        for host, ip in self.resolve.items():
-            address = ipaddress.ip_address(ip)
-            # Chromium reads the replacement as host[:port]: an IPv6 address needs brackets.
-            rules.append(f"MAP {host} [{address}]" if address.version == 6 else f"MAP {host} {ip}")
-        return ", ".join(rules)
+    def private_allowed(self, host: str, port: int | None = None) -> bool:
+        """Whether a host (on a port; None = on some port) may have a non-public address."""
+        if self.allow_private:
+            return True
+        host = host.lower().strip("[]")
+        for pattern in self.private_hosts:
+            name, sep, only = pattern.lower().rpartition(":")
+            if not (sep and only.isdigit()):
+                name, only = pattern.lower(), ""
+            if fnmatchcase(host, name) and (not only or port is None or int(only) == port):
+                return True
+        return False
 
 
 def resolve_host(host: str, mapping: dict[str, str]) -> list[str]:
@@ -128,24 +150,45 @@ def resolve_host(host: str, mapping: dict[str, str]) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
+def address_problem(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a host's address is not public (private, loopback, link-local...), or None."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    # is_global is False for private, loopback, link-local, reserved, unspecified and
+    # shared (100.64/10) ranges; multicast is global in places but never a web server.
+    if not ip.is_global or ip.is_multicast:
+        return f"{host} resolves to {ip}, a private, loopback or link-local address"
+    return None
+
+
+def host_addresses(host: str, mapping: dict[str, str]) -> tuple[list[str], str | None]:
+    """A host's addresses and why they are not public (None when all are public).
+
+    The one guard against requests to the inside (SSRF): the scan's network guard checks every
+    browser request with it, non_public_address every other target. Raises ScanError when the
+    host does not resolve.
+    """
+    host = host.lower().strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return resolve_host(host, mapping), f"{host} is a loopback target"
+    addresses = resolve_host(host, mapping)
+    for address in addresses:
+        problem = address_problem(host, ipaddress.ip_address(address.split("%", 1)[0]))
+        if problem:
+            return addresses, problem
+    return addresses, None
+
+
 def non_public_address(url: str, mapping: dict[str, str] | None = None) -> str | None:
     """Why a URL's host is not a public address (loopback name, private IP...), or None.
 
-    The one guard against requests to the inside (SSRF), used by the scanner for its targets
-    and by the consent server for webhooks. Raises ScanError when the host does not resolve.
+    Used by the scanner for its targets and by the consent server for webhooks. Raises
+    ScanError when the host does not resolve.
     """
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return f"{host} is a loopback target"
-    for address in resolve_host(host, mapping or {}):
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-        # is_global is False for private, loopback, link-local, reserved, unspecified and
-        # shared (100.64/10) ranges; multicast is global in places but never a web server.
-        if not ip.is_global or ip.is_multicast:
-            return f"{host} resolves to {ip}, a private, loopback or link-local address"
-    return None
+    return host_addresses(host, mapping or {})[1]
 
 
 def check_public_target(url: str, mapping: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from scanner.config import ScanConfig, ScanError
 from scanner.crawl import crawlable, normalize, parse_sitemap, sitemaps_from_robots
 from scanner.engines import Browser, Profile, open_browser
 from scanner.model import PhaseResult
+from scanner.netguard import NetGuard
 from scanner.observe import cookie_key
 
 Progress = Callable[..., None]
@@ -27,14 +28,18 @@ def _noop(*_: Any, **__: Any) -> None:
 class PhaseRunner:
     """Runs every configured phase, sharing the crawl's page list with the later phases."""
 
-    def __init__(self, config: ScanConfig, progress: Progress | None = None) -> None:
+    def __init__(
+        self, config: ScanConfig, progress: Progress | None = None, guard: NetGuard | None = None
+    ) -> None:
         self.config = config
+        self.guard = guard
         self.progress = progress or _noop
         self.start = normalize(config.url) or config.url
         self.deadline = time.monotonic() + config.total_timeout
         self.pages: list[str] = [self.start]
         self.pages_ready = threading.Event()
         self.browser: Browser | None = None
+        self.sandboxed: bool | None = None  # whether Chromium ran with its sandbox
 
     def time_left(self) -> bool:
         """Whether the global time limit still allows another page."""
@@ -92,7 +97,8 @@ class PhaseRunner:
     def open_browser(self) -> None:
         """Start the scan's browser (in the background with Playwright); run() waits for it."""
         if self.browser is None:
-            self.browser = open_browser(self.config)
+            self.browser = open_browser(self.config, self.guard)
+            self.sandboxed = self.browser.sandboxed
 
     def close_browser(self) -> None:
         """Close the browser, if one is open."""

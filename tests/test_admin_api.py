@@ -514,10 +514,10 @@ def test_healthz_is_200_with_the_database_up(client: FlaskClient):
     assert resp.get_json() == {"status": "ok", "database": "ok"}
 
 
-def test_metrics_has_receipts_rejections_and_seal_lag(client: FlaskClient, demo_site: str):
+def test_metrics_has_receipts_rejections_and_seal_lag(client: FlaskClient, tokens):
     post_consent(client)
     client.post(f"{SITE}/consents", json=consent_body(method="maybe"))
-    resp = client.get("/metrics")
+    resp = client.get("/metrics", headers=bearer(tokens["operator"]))
     assert resp.status_code == 200
     assert resp.mimetype == "text/plain"
     text = resp.data.decode()

@@ -20,7 +20,7 @@ from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import apply_declaration
 from declaration.loader import read_declaration
 from tests.support.apps import EXAMPLE, demo_app, release, row_count
-from tests.support.consent import consent_body
+from tests.support.consent import DEMO_PAGE, consent_body
 from tests.support.live import LiveServer
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
@@ -204,7 +204,7 @@ def test_hostile_page_url_paths_are_stored_verbatim_as_json(client, demo_site, a
     body = consent_body(page_url="https://demo.example.se" + path + "?email=a@b.se#x")
     resp = client.post(CONSENTS, json=body)
     assert resp.status_code == 201, resp.get_json()
-    history = client.get(f"/api/v1/consents/{body['consent_id']}")
+    history = client.get(f"/api/v1/consents/{body['consent_id']}", headers=DEMO_PAGE)
     assert history.mimetype == "application/json"
     assert history.headers["X-Content-Type-Options"] == "nosniff"
     record = history.get_json()["receipts"][0]["record"]
@@ -238,7 +238,10 @@ def test_hostile_declaration_texts_are_served_back_verbatim(client, tokens, app)
         "categories": [
             {"key": "necessary", "title": {"en": HTML}, "description": {"en": SQL}},
         ],
-        "cookies": [{"name": HTML, "category": "necessary", "purpose": {"en": RTL}}],
+        # A cookie's name must be an RFC 6265 token; a storage key may be any text.
+        "cookies": [
+            {"name": HTML, "storage": "local", "category": "necessary", "purpose": {"en": RTL}}
+        ],
     }
     resp = client.put(
         SITE, json=declaration, headers={"Authorization": f"Bearer {tokens['admin']}"}
@@ -539,7 +542,9 @@ def test_wildcard_domains_cover_subdomains_only(client, app):
         decl.data["domains"] = ["*.shop.example"]
         apply_declaration(decl)
     allowed = client.post(
-        CONSENTS, json=consent_body(), headers={"Origin": "https://www.shop.example"}
+        CONSENTS,
+        json=consent_body(page_url="https://www.shop.example/"),
+        headers={"Origin": "https://www.shop.example"},
     )
     assert allowed.status_code == 201
     for origin in ("https://shop.example", "https://evilshop.example"):

@@ -56,7 +56,9 @@ def delivered_receipt(driver: WebDriver, server: LiveServer) -> dict[str, Any]:
     receipt = wait(driver, lambda d: d.execute_script("return localStorage.getItem('cm_receipt')"))
     receipt = json.loads(receipt)
     url = f"{server.url}/api/v1/consents/{receipt['consent_id']}"
-    with urllib.request.urlopen(url, timeout=10) as answer:
+    # A visitor's history is answered to a page of the site only.
+    ask = urllib.request.Request(url, headers={"Origin": server.url})
+    with urllib.request.urlopen(ask, timeout=10) as answer:
         history = json.load(answer)
     assert history["receipts"][0]["record"]["receipt_id"] == receipt["receipt_id"]
     return history["receipts"][0]["record"]

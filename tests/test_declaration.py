@@ -85,9 +85,6 @@ def test_scan_block_gets_its_defaults():
         "phases": ["pre-consent", "after-reject", "after-accept"],
         "fail_on": "high",
         "alerts": {},
-        "resolve": {},
-        "insecure": False,
-        "allow_private": False,
     }
 
 
@@ -125,7 +122,7 @@ def test_scan_block_gets_its_defaults():
         (
             {"cookies": [{"name_pattern": "^_ga_(", "category": "analytics"}]},
             "cookies.0.name_pattern",
-            "Not a valid regular expression",
+            "Not a name pattern RE2 can run",
         ),
         (
             {"cookies": [{"name": "_ga", "category": "analytics", "lifetime": "2 years"}]},

@@ -104,6 +104,24 @@ def test_a_valid_consent_is_recorded_before_flask_with_the_views_answer(tmp_path
     assert claims["page_url"] == "https://demo.example.se/produkter"
 
 
+def test_a_refusal_on_the_fast_path_is_counted_in_the_metrics(tmp_path):
+    from consent_server import metrics
+
+    app = demo_app(tmp_path)
+    calls = _flask_calls(app)
+
+    def rejected() -> float:
+        sample = ("consent_requests_rejected_total", {"status": "422"})
+        return metrics.registry.get_sample_value(*sample) or 0.0
+
+    before = rejected()
+    body = consent_body()
+    body["decisions"]["nope"] = True
+    assert app.test_client().post(CONSENTS, json=body).status_code == 422
+    assert calls == []  # answered by the fast path
+    assert rejected() == before + 1
+
+
 def test_consents_from_a_page_are_recorded_without_flask_once_the_site_is_cached(tmp_path):
     app = demo_app(tmp_path, SITE_CACHE_SECONDS=60)
     calls = _flask_calls(app)

@@ -76,7 +76,11 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
     assert "5 receipts (0 purged) under 1 seals; 0 not yet sealed." in out
     assert f"The manifest is signed (key {kid}, exported {manifest['exported_at']})" in out
     assert "OK: the export is intact." in out
-    verify_cli(runner, bundle, "--strict", code=0)
+    # Strict also wants the keys pinned, not taken from the bundle.
+    verify_cli(runner, bundle, "--strict", code=1)
+    pinned = tmp_path / "jwks.json"
+    pinned.write_bytes(client.get(JWKS).data)
+    verify_cli(runner, bundle, "--strict", "--jwks", str(pinned), code=0)
     as_json = orjson.loads(verify_cli(runner, bundle, "--json", code=0))
     assert as_json == {
         "ok": True,
@@ -86,6 +90,8 @@ def test_recorded_receipts_are_sealed_exported_as_a_bundle_and_verify(
         "unsealed": [],
         "manifest_signed_by": kid,
         "exported_at": manifest["exported_at"],
+        "keys": "bundle",
+        "key_ids": [kid],
         "problems": [],
     }
 

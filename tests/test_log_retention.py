@@ -13,6 +13,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from consent_server.consent_log.models import ConsentReceipt
 from consent_server.consent_log.verify.bundle import verify_path
 from consent_server.extensions import db
+from tests.support.consent import DEMO_PAGE
 from tests.support.log import (
     SITE,
     bundle_members,
@@ -44,7 +45,14 @@ def test_purge_blanks_old_sealed_receipts_and_the_export_still_verifies(
         db.session.commit()
     before = {r.receipt_id: r.record_hash for r in receipt_rows(app)}
     consent_of = {r.receipt_id: r.consent_id for r in receipt_rows(app)}
-    assert len(client.get(f"/api/v1/consents/{consent_of[old[0]]}").get_json()["receipts"]) == 1
+    assert (
+        len(
+            client.get(f"/api/v1/consents/{consent_of[old[0]]}", headers=DEMO_PAGE).get_json()[
+                "receipts"
+            ]
+        )
+        == 1
+    )
 
     out = cli(runner, "log", "purge", "--older-than", "P36M", "--dry-run").output
     assert out == "would purge 2 receipts older than P36M\n"
@@ -73,6 +81,13 @@ def test_purge_blanks_old_sealed_receipts_and_the_export_still_verifies(
     assert "5 receipts (2 purged) under 2 seals" in verify_cli(runner, path, code=0)
     # A purged receipt is no longer in its visitor's history either.
     for rid in old:
-        assert client.get(f"/api/v1/consents/{consent_of[rid]}").get_json()["receipts"] == []
-    kept = client.get(f"/api/v1/consents/{consent_of[ids[2]]}").get_json()["receipts"]
+        assert (
+            client.get(f"/api/v1/consents/{consent_of[rid]}", headers=DEMO_PAGE).get_json()[
+                "receipts"
+            ]
+            == []
+        )
+    kept = client.get(f"/api/v1/consents/{consent_of[ids[2]]}", headers=DEMO_PAGE).get_json()[
+        "receipts"
+    ]
     assert [x["record"]["receipt_id"] for x in kept] == [ids[2]]

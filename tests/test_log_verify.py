@@ -17,6 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from consent_server.consent_log.merkle import canonical, sha256_hex
 from consent_server.consent_log.verify.bundle import verify_path
 from tests.support.log import (
+    JWKS,
     SealedLog,
     bundle_members,
     cli,
@@ -179,3 +180,50 @@ def test_hostile_values_in_a_bundle_are_reported_not_fatal(
     assert not report.ok
     assert len(report.problems) < 50, report.summary()  # a huge range is one problem
     assert "FAILED: the export was altered." in verify_cli(runner, path, code=1)
+
+
+def test_report_names_whose_keys_it_trusted_and_strict_needs_pinned_keys(
+    sealed_log: SealedLog, client: FlaskClient, runner: FlaskCliRunner
+):
+    bundle = sealed_log.bundle
+    kids = [k["kid"] for k in orjson.loads(sealed_log.members["jwks.json"])["keys"]]
+    assert kids
+
+    # Without --jwks the bundle's own keys checked its signatures, and the report says so.
+    report = verify_path(bundle)
+    assert report.ok
+    assert (report.keys, report.key_ids) == ("bundle", kids)
+    assert (report.as_dict()["keys"], report.as_dict()["key_ids"]) == ("bundle", kids)
+    line = f"Signatures were checked with the keys inside the bundle ({', '.join(kids)})"
+    assert line in report.summary()
+    assert line in verify_cli(runner, bundle, code=0)
+    # ... which a strict check does not accept: it says why on stderr, JSON alone on stdout.
+    strict = cli(runner, "log", "verify", str(bundle), "--strict", code=1)
+    assert "--jwks" in strict.stderr and line in strict.stdout
+    as_json = cli(runner, "log", "verify", str(bundle), "--strict", "--json", code=1)
+    assert orjson.loads(as_json.stdout)["keys"] == "bundle"
+    assert "--jwks" in as_json.stderr
+
+    # Keys fetched from the server and pinned: the strict check passes.
+    pinned = sealed_log.tmp / "server-jwks.json"
+    pinned.write_bytes(client.get(JWKS).data)
+    report = verify_path(bundle, jwks=pinned)
+    assert (report.ok, report.keys, report.key_ids) == (True, "pinned", kids)
+    out = verify_cli(runner, bundle, "--jwks", str(pinned), "--strict", code=0)
+    assert f"Signatures were checked with the pinned keys (--jwks: {', '.join(kids)})" in out
+    as_json = orjson.loads(verify_cli(runner, bundle, "--jwks", str(pinned), "--json", code=0))
+    assert (as_json["keys"], as_json["key_ids"]) == ("pinned", kids)
+
+    # A JSONL export is always checked with pinned keys.
+    receipts_file, seals_file = sealed_log.tmp / "r.jsonl", sealed_log.tmp / "s.jsonl"
+    receipts_file.write_bytes(sealed_log.members["receipts.jsonl"])
+    seals_file.write_bytes(sealed_log.members["seals.jsonl"])
+    report = verify_path(receipts_file, seals=seals_file, jwks=pinned)
+    assert (report.ok, report.keys, report.key_ids) == (True, "pinned", kids)
+
+    # Pinned keys that hold none of the signers' are pinned all the same: never the bundle's.
+    for content in (b"{}", b"null", b'{"keys": []}'):
+        pinned.write_bytes(content)
+        report = verify_path(bundle, jwks=pinned)
+        assert (report.keys, report.key_ids) == ("pinned", [])
+        assert kinds(report) == {"broken_seal", "broken_manifest"}, content

@@ -29,6 +29,7 @@ TABLES = {
     "scans",
     "scan_items",
     "scan_findings",
+    "cookie_policies",
 }
 
 

@@ -163,6 +163,6 @@ def test_sites_policy_command_prints_the_section(runner, demo_site, tmp_path):
     result = runner.invoke(args=["sites", "policy", "demo-shop", "--lang", "sv"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("## Kakor (cookies)")
-    assert "| _ga_* | Google Analytics | 2 år |" in result.output
+    assert "| \\_ga\\_\\* | Google Analytics | 2 år |" in result.output
     missing = runner.invoke(args=["sites", "policy", "nope-site"])
     assert missing.exit_code == 2 and "Unknown site" in missing.output

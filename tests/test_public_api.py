@@ -7,7 +7,7 @@ import orjson
 import pytest
 from flask.testing import FlaskClient
 
-from tests.support.consent import consent_body
+from tests.support.consent import DEMO_PAGE, consent_body
 
 CONFIG = "/api/v1/sites/demo-shop/config"
 CONSENTS = "/api/v1/sites/demo-shop/consents"
@@ -108,7 +108,7 @@ def test_history_lists_a_browsers_receipts_newest_first(client, demo_site):
         decisions={"necessary": True, "preferences": False, "analytics": False, "marketing": False},
     )
     client.post(CONSENTS, json=withdraw)
-    hist = client.get(f"/api/v1/consents/{cid}").get_json()
+    hist = client.get(f"/api/v1/consents/{cid}", headers=DEMO_PAGE).get_json()
     assert [r["record"]["method"] for r in hist["receipts"]] == ["withdraw", "accept_all"]
 
 
@@ -131,7 +131,8 @@ def test_invalid_consent_is_refused_and_nothing_is_stored(client, demo_site, cha
     assert resp.status_code == 422, resp.get_json()
     body = resp.get_json()
     assert field in orjson.dumps(body["errors"]).decode()
-    assert client.get(f"/api/v1/consents/{consent_body()['consent_id']}").status_code == 200
+    history = client.get(f"/api/v1/consents/{consent_body()['consent_id']}", headers=DEMO_PAGE)
+    assert history.status_code == 200
     from consent_server.consent_log.models import ConsentReceipt
     from consent_server.extensions import db
 

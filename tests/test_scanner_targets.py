@@ -66,7 +66,7 @@ def test_an_unmapped_unknown_host_is_an_error() -> None:
         check_public_target("https://shop.invalid/", {"*.shop.invalid": "93.184.215.14"})
 
 
-def test_allow_private_and_resolver_rules() -> None:
+def test_allow_private_and_private_hosts() -> None:
     config = ScanConfig(
         url="https://shop.test/",
         chromium=sys.executable,
@@ -74,13 +74,17 @@ def test_allow_private_and_resolver_rules() -> None:
         allow_private=True,
     )
     config.validate()
-    assert config.resolver_rules() == (
-        "MAP *.test 127.0.0.1, MAP shop.test 127.0.0.1, MAP v6.test [::1]"
-    )
-    assert ScanConfig(url="https://x.se/").resolver_rules() is None
     config.allow_private = False
     with pytest.raises(ScanError, match="allow-private"):
         config.validate()
+    # Allowed for the named hosts alone; a pattern with a port covers that port only.
+    config.private_hosts = ("*.test",)
+    config.validate()
+    assert config.private_allowed("a.shop.test", 8443)
+    assert not config.private_allowed("127.0.0.1", 80)
+    config.private_hosts = ("shop.test:8443",)
+    assert config.private_allowed("shop.test", 8443)
+    assert not config.private_allowed("shop.test", 6379)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +101,8 @@ def test_allow_private_and_resolver_rules() -> None:
         ({"page_timeout": float("nan")}, "--page-timeout"),
         ({"settle_ms": -1}, "--wait"),
         ({"resolve": {"x.se": "nope"}}, "not an IP"),
+        ({"resolve": {"a.test, MAP * 10.0.0.1": "127.0.0.1"}}, "not a host name"),
+        ({"resolve": {"*.test": "localhost"}}, "not an IP"),
         ({"chromium": "/nonexistent/chromium"}, "Chromium not found"),
     ],
 )

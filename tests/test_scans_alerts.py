@@ -15,6 +15,7 @@ from consent_server.scans.alerts import (
     SIGNATURE_HEADER,
     send_pending_alert,
     verify_signature,
+    verify_webhook,
     webhook_secret,
 )
 from consent_server.scans.models import Scan
@@ -59,8 +60,10 @@ def test_alerts_tell_only_new_findings_at_or_above_fail_on(
         headers, body, _ = hook.next()
         secret = webhook_secret("demo-shop")
         assert verify_signature(body, headers[SIGNATURE_HEADER.lower()], secret)
+        assert verify_webhook(body, headers, secret)
         payload = json.loads(body)
         assert payload["event"] == "scan.new_findings" and payload["site"] == "demo-shop"
+        assert headers["webhook-id"] == payload["delivery"]
         assert [(f["type"], f["cookie"]) for f in payload["new_findings"]] == [
             ("pre_consent", "_fbp")
         ]

@@ -70,7 +70,9 @@ def test_a_scan_reads_as_json_html_diff_and_proposal(client: FlaskClient, scan_a
     assert [f["type"] for f in diff["findings"]["new"]] == ["undeclared"]
     proposed = client.get(f"/api/v1/scans/{scan_id}/proposed-declaration", headers=auth)
     assert proposed.mimetype == "application/yaml"
-    assert "onerror" in proposed.get_data(as_text=True)
+    # Not an RFC 6265 token: counted, not proposed (a declaration would refuse the name).
+    assert "onerror" not in proposed.get_data(as_text=True)
+    assert "1 cookie(s) whose names are not RFC 6265 tokens" in proposed.get_data(as_text=True)
 
 
 def test_tokens_of_one_site_never_see_another_sites_scans(
@@ -127,6 +129,25 @@ def test_a_signed_report_link_works_without_a_token_until_it_expires(
     assert client.get(forged).status_code == 403
     assert client.get(old).status_code == 403
     assert client.get(link.replace("report.html", "diff")).status_code == 401
+
+
+def test_a_report_link_with_unknown_or_odd_query_parameters_never_fails(
+    app: Flask, client: FlaskClient, scan_api: dict[str, Any]
+):
+    from consent_server.scans.alerts import report_link
+
+    with app.app_context():
+        link = report_link(scan_api["second"])
+    report = f"/api/v1/scans/{scan_api['second']}/report.html"
+    # Mail clients and trackers append parameters: the signature still opens the report.
+    assert client.get(f"{link}&utm_source=alert").status_code == 200
+    resp = client.get(f"{report}?utm_source=alert")
+    assert resp.status_code == 401 and resp.is_json  # no link: a token is needed
+    too_long = client.get(f"{report}?expires={'9' * 13}&signature=x")
+    assert too_long.status_code == 422 and "expires" in too_long.get_json()["message"]
+    assert client.get(f"{report}?expires=&signature=").status_code == 403
+    auth = bearer(scan_api["auditor"])
+    assert client.get(f"{report}?utm_source=alert", headers=auth).status_code == 200
 
 
 def test_the_openapi_document_lists_the_scan_endpoints(client: FlaskClient):

@@ -59,11 +59,20 @@ class History(MethodView):
     """A visitor's own receipts."""
 
     @public.response(200, HistorySchema)
+    @public.alt_response(403, description="No Origin header of a web page.")
     def get(self, consent_id: str) -> dict:
-        """The receipts recorded for this browser's consent id, newest first."""
+        """The receipts recorded for this browser's consent id on the calling page's sites."""
         if not re.fullmatch(UUID4_RE, consent_id):
             abort(404, message="Unknown consent id.")
         host = origin_host(request.headers.get("Origin"))
+        if host is None:
+            # Without a page's origin there is no site to limit the answer to, and a consent
+            # id alone must not open every site's receipts of a browser.
+            abort(
+                403,
+                message="Ask from a page of the site: an Origin header whose host is one of "
+                "the site's domains is required.",
+            )
         return {"consent_id": consent_id, "receipts": consent_history(consent_id, host)}
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from consent_server import metrics
+from consent_server.api.blueprints import BEARER
+from consent_server.api.common import require_token
 from consent_server.consent_log.seals import seal_lag
 from consent_server.extensions import db
 from consent_server.schemas import HealthSchema, JwksSchema
@@ -44,13 +51,42 @@ class Health(MethodView):
         return {"status": "ok", "database": "ok"}, 200
 
 
+def _scrape_token_matches() -> bool:
+    """Whether the request carries METRICS_TOKEN as its bearer secret."""
+    expected = str(current_app.config.get("METRICS_TOKEN") or "")
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(secret.strip().encode(), expected.encode())
+
+
+def metrics_access(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Serve the view when METRICS_PUBLIC is set or the scrape token is presented; otherwise
+    only to an operator token (any role): the counters name every site."""
+    guarded = require_token("auditor")(view)
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_app.config.get("METRICS_PUBLIC") or _scrape_token_matches():
+            return view(*args, **kwargs)
+        return guarded(*args, **kwargs)
+
+    return wrapper
+
+
 @blp.route("/metrics")
 class Metrics(MethodView):
     """Prometheus metrics."""
 
     @blp.doc(
-        responses={"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}}
+        security=BEARER,
+        responses={
+            "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
+            "401": {"description": "No operator token or scrape token (METRICS_TOKEN)."},
+            "403": {"description": "A site's token: metrics need an operator token."},
+        },
     )
+    @metrics_access
     def get(self) -> Response:
         """Receipts recorded, requests rejected and the seal lag, in Prometheus text format."""
         body = metrics.render(seal_lag())

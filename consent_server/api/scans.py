@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from marshmallow import EXCLUDE, ValidationError
 
 from consent_server.api.blueprints import BEARER
 from consent_server.api.common import StrictJsonParser, require_token, shown
@@ -16,7 +17,9 @@ from consent_server.scans.proposals import propose_declaration
 from consent_server.scans.queue import (
     DONE,
     NoScanSettings,
+    ScanBusy,
     ScanNotFound,
+    ScanQuotaExceeded,
     enqueue_scan,
 )
 from consent_server.scans.results import (
@@ -65,7 +68,11 @@ def _scan(scan_id: int, role: str, *, signed_ok: bool = False) -> Scan:
     sequential, and a 403 would tell which ids belong to other sites.
     """
     if signed_ok and "Authorization" not in request.headers:
-        query = ReportLinkQuerySchema().load(request.args.to_dict())
+        # Mail clients and link trackers append their own parameters (utm_*): ignore them.
+        try:
+            query = ReportLinkQuerySchema(unknown=EXCLUDE).load(request.args.to_dict())
+        except ValidationError as exc:
+            abort(422, errors={"query": exc.messages})
         if check_report_link(scan_id, query.get("expires"), query.get("signature")):
             try:
                 return get_scan(scan_id)
@@ -102,6 +109,8 @@ class SiteScans(MethodView):
 
     @blp.doc(security=BEARER)
     @blp.response(202, ScanSummarySchema)
+    @blp.alt_response(409, description="No `scan:` block, or a scan is queued or running.")
+    @blp.alt_response(429, description="The site's SCAN_API_QUOTA is used up; see Retry-After.")
     @require_token("admin")
     def post(self, site: str) -> Scan:
         """Queue a scan with the site's `scan:` settings (to Celery workers when configured)."""
@@ -110,6 +119,19 @@ class SiteScans(MethodView):
             queued = enqueue_scan(site, trigger="api")
         except NoScanSettings:
             abort(409, message=f"Site {site!r} has no scan settings: add a `scan:` block.")
+        except ScanBusy as exc:
+            abort(
+                409,
+                message=f"Site {site!r} already has scan {exc.scan_id} queued or running; "
+                "start another when it has finished.",
+            )
+        except ScanQuotaExceeded as exc:
+            abort(
+                429,
+                message=f"Site {site!r} has started {exc.quota} scans over the API: "
+                f"try again in {exc.retry_after} s.",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         return get_scan(queued.scan_id)
 
     @blp.doc(security=BEARER)

@@ -11,7 +11,11 @@ from consent_server.api.blueprints import BEARER, admin, public, site_or_404
 from consent_server.api.common import require_token, shown
 from consent_server.sites import service as sites
 from consent_server.sites.banner_config import choose_language, render_config
-from consent_server.sites.cookie_policy import FORMATS, cookie_policy, latest_scan_report
+from consent_server.sites.cookie_policy import (
+    FORMATS,
+    PolicyBudgetExceeded,
+    served_cookie_policy,
+)
 from consent_server.sites.schemas import ApplyResultSchema, BannerConfigSchema, SiteSchema
 from declaration.loader import DeclarationError, load_declaration, parse_declaration_text
 
@@ -71,11 +75,13 @@ class CookiePolicy(MethodView):
             "200": {
                 "description": "An embeddable HTML fragment or Markdown.",
                 "content": {"text/html": {}, "text/markdown": {}},
-            }
+            },
+            "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+            "503": {"description": "The page is being written; try again (Retry-After)."},
         },
     )
     def get(self, site: str) -> Response:
-        """The cookie section in Swedish or English, from the declaration and the latest scan."""
+        """The cookie section in Swedish or English, as written at the last declaration or scan."""
         view = site_or_404(site)
         content = view.current.content
         lang = request.args.get("lang") or content.get("default_language", "en")
@@ -88,11 +94,20 @@ class CookiePolicy(MethodView):
                 message="format must be html or markdown.",
                 errors={"query": {"format": ["html or markdown"]}},
             )
-        body = cookie_policy(content, lang, fmt, latest_scan_report(site))
+        budget = float(current_app.config["COOKIE_POLICY_BUILD_SECONDS"])
+        try:
+            page = served_cookie_policy(view.id, view.current.number, content, lang, fmt, budget)
+        except PolicyBudgetExceeded:
+            abort(
+                503,
+                message="The cookie policy is not written yet; try again shortly.",
+                headers={"Retry-After": "30"},
+            )
+        headers = {"ETag": page.etag, "Cache-Control": "public, max-age=300"}
+        if request.if_none_match.contains(page.etag[1:-1]) or request.if_none_match.star_tag:
+            return Response(status=304, headers=headers)
         mimetype = "text/html" if fmt == "html" else "text/markdown"
-        response = Response(body, mimetype=mimetype)
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return response
+        return Response(page.body, headers=headers, mimetype=mimetype)
 
 
 @admin.route("/sites/<string:site>")

@@ -63,13 +63,27 @@ log.add_command(verify_command)
 @click.option("--site", help="Seal one site only.")
 @with_appcontext
 def log_seal(site: str | None) -> None:
-    """Seal every receipt not yet sealed into signed, chained Merkle roots."""
-    from consent_server.consent_log.seals import seal_all, seal_site
+    """Seal every receipt not yet sealed into signed, chained Merkle roots.
 
-    results = seal_site(site) if site else seal_all()
-    for r in results:
+    Each site is sealed on its own: a site that cannot be sealed (a record that no longer
+    matches its hash) is reported and the exit status is 1, the other sites are still sealed.
+    """
+    from consent_server.consent_log.seals import seal_all
+    from consent_server.sites.service import SiteNotFound, get_site
+
+    if site:
+        try:
+            get_site(site)
+        except SiteNotFound:
+            fail(f"Unknown site {site!r}.")
+    run = seal_all([site] if site else None)
+    for r in run.results:
         click.echo(f"{r.site}: seal {r.sequence} over {r.tree_size} receipts, root {r.root[:16]}")
-    if not results:
+    for key, reason in run.failed.items():
+        click.secho(f"{key}: not sealed: {reason}", fg="red", err=True)
+    if run.failed:
+        sys.exit(1)
+    if not run.results:
         click.echo("nothing to seal")
 
 

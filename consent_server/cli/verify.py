@@ -17,7 +17,8 @@ from consent_server.cli.common import fail, json_option, to_stdout, write_json
 @click.option(
     "--strict",
     is_flag=True,
-    help="Also fail when some receipts are not sealed or a bundle's manifest is not signed.",
+    help="Also fail when some receipts are not sealed, a bundle's manifest is not signed, "
+    "or the keys were not pinned with --jwks.",
 )
 @click.option(
     "--jobs",
@@ -44,5 +45,14 @@ def verify_command(
     if not to_stdout(json_target):
         click.echo(report.summary())
     unproven = report.unsealed or (report.bundle and not report.manifest_kid)
+    if strict and report.keys != "pinned":
+        # On stderr, so that `--json` keeps stdout for the JSON alone.
+        click.echo(
+            "--strict: the signatures were checked with the keys inside the bundle, which "
+            "whoever rewrote it could have replaced. Fetch the server's /.well-known/jwks.json "
+            "yourself over TLS (or take the keys from your own records) and pass it with --jwks.",
+            err=True,
+        )
+        unproven = True
     if not report.ok or (strict and unproven):
         sys.exit(1)

@@ -3,11 +3,14 @@
 Order, the same on both paths: a foreign Origin is refused (403) before the body counts; every
 other request from an address counts against RATELIMIT_CONSENT (429 past it); the body is
 validated (422); the site must exist with a declaration (404); the decisions must fit the
-revision (422); then the receipt is committed and signed (201).
+revision (422); then the receipt is committed and signed (201). A commit the database does not
+confirm in time is a 503 that names the receipt id: it may have been stored, and the banner's
+retry (same client_nonce) gets that receipt back rather than a second one.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,12 @@ from limits.strategies import FixedWindowRateLimiter
 from marshmallow import ValidationError
 
 from consent_server import metrics
-from consent_server.consent_log.receipts import ConsentRejected, RecordedReceipt, record_consent
+from consent_server.consent_log.receipts import (
+    ConsentRejected,
+    ReceiptUnconfirmed,
+    RecordedReceipt,
+    record_consent,
+)
 from consent_server.consent_log.schemas import ConsentCreateSchema
 from consent_server.errors import shown, validation_message
 from consent_server.sites.hosts import host_allowed, origin_host
@@ -27,6 +35,12 @@ from consent_server.sites.service import cache as site_cache
 
 if TYPE_CHECKING:
     from flask import Flask
+
+log = logging.getLogger(__name__)
+UNCONFIRMED = (
+    "The receipt's commit was not confirmed in time; it may still be stored. Post the same "
+    "body again (same client_nonce) to get the stored receipt."
+)
 
 # The rate-limit counter's scope: one counter per address, whichever path counted it.
 LIMIT_SCOPE = "consent-post"
@@ -124,7 +138,7 @@ class ConsentGate:
         user_agent: str | None,
         view: SiteView | None = None,
     ) -> RecordedReceipt | Refusal:
-        """Record a validated consent: its signed receipt once committed, or a 404/422 refusal."""
+        """Record a validated consent: its signed receipt once committed, or a 404/422/503."""
         view = view if view is not None else self.site(site_key)
         if view is None:
             return Refusal(404, f"Unknown site {shown(site_key)}.")
@@ -141,6 +155,9 @@ class ConsentGate:
             )
         except ConsentRejected as exc:
             return Refusal(422, str(exc), {"json": exc.errors})
+        except ReceiptUnconfirmed as exc:
+            log.error("consent for %s not confirmed: %s", site_key, exc.__cause__ or exc)
+            return Refusal(503, UNCONFIRMED, {"receipt_id": exc.receipt_id}, [("Retry-After", "1")])
         metrics.recorded(site_key, payload["method"]).inc()
         return receipt
 

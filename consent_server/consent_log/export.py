@@ -42,6 +42,8 @@ CSV_COLUMNS = (
     "seal",
     "leaf",
 )
+# A CSV cell starting with one of these is read as a formula by spreadsheets.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 BUNDLE_FORMAT = "consent-log-bundle/2"
 # A bundle's manifest is signed (manifest.jws) since format 2.
 MANIFEST_TYP = "consent-log-manifest+jwt"
@@ -64,12 +66,15 @@ over the record hashes of its receipts, and names the hash of the site's previou
 Verify offline, without the server:
 
     consent-server log verify {name}
-    consent-server log verify {name} --jwks jwks-from-the-server.json
+    consent-server log verify {name} --jwks jwks-from-the-server.json --strict
 
-The second form pins the public key you fetched yourself from the server's
-/.well-known/jwks.json, so a bundle whose keys were replaced is caught too. The command
-names every receipt that was modified, removed, inserted or reordered and every seal
-that is broken, and exits with status 1 when anything is wrong.
+The first form checks the signatures with the keys inside this bundle, and says so: that
+shows the bundle is consistent, not that the server signed it. The second form pins the
+public keys you fetched yourself from the server's /.well-known/jwks.json over TLS (or
+took from your own records), so a bundle whose keys were replaced is caught too; --strict
+fails unless the keys were pinned, every receipt is sealed and the manifest is signed.
+The command names every receipt that was modified, removed, inserted or reordered and
+every seal that is broken, and exits with status 1 when anything is wrong.
 """
 
 
@@ -197,6 +202,17 @@ def iter_jsonl(scope: ExportScope) -> Iterator[bytes]:
     return _chunked(_jsonl_line(row) for row in _rows(scope))
 
 
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: None empty, and text a spreadsheet would take for a formula quoted."""
+    if value is None:
+        return ""
+    # OWASP's CSV injection advice: a leading ' makes Excel, LibreOffice and Sheets show the
+    # text instead of running it. Only the CSV is changed; receipts and JSONL stay as signed.
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def iter_csv(scope: ExportScope) -> Iterator[bytes]:
     """The export as CSV (one column per field; decisions as JSON), in chunks."""
 
@@ -208,7 +224,7 @@ def iter_csv(scope: ExportScope) -> Iterator[bytes]:
             rec = orjson.loads(record) if record is not None else {"receipt_id": receipt_id}
             rec["decisions"] = orjson.dumps(rec["decisions"]).decode() if "decisions" in rec else ""
             rec.update(record_hash=digest, seal=sequence, leaf=leaf)
-            writer.writerow(["" if rec.get(c) is None else rec.get(c) for c in CSV_COLUMNS])
+            writer.writerow([csv_cell(rec.get(c)) for c in CSV_COLUMNS])
             if out.tell() >= CHUNK_BYTES:
                 yield out.getvalue().encode("utf-8")
                 out.seek(0)

@@ -27,6 +27,17 @@ class ConsentReceipt(db.Model):
     __table_args__ = (
         Index("ix_consent_receipts_site_recorded", "site_id", "recorded_at"),
         Index("ix_consent_receipts_site_seal", "site_id", "seal_id", "leaf_index"),
+        # A banner's retry of one consent event (same nonce) is skipped by the writer, which
+        # answers with the receipt stored first (consent_log/writer.py reads the info); rows
+        # without a nonce never collide (NULLs are distinct).
+        Index(
+            "uq_consent_receipts_site_consent_nonce",
+            "site_id",
+            "consent_id",
+            "client_nonce",
+            unique=True,
+            info={"group_commit": "skip"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -38,6 +49,8 @@ class ConsentReceipt(db.Model):
     decisions: Mapped[dict[str, bool]] = mapped_column(JSON)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     record: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The banner's uuid4 for one consent event, the same on its retries; not in the record.
+    client_nonce: Mapped[str | None] = mapped_column(String(36), nullable=True)
     record_hash: Mapped[str] = mapped_column(String(64))
     seal_id: Mapped[int | None] = mapped_column(ForeignKey("seals.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)

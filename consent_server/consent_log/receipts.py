@@ -13,11 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from flask import current_app, has_app_context
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from consent_server.consent_log.keys import KeyStore
 from consent_server.consent_log.merkle import canonical, sha256_hex
 from consent_server.consent_log.models import ConsentReceipt, Seal
-from consent_server.consent_log.writer import GroupCommit
+from consent_server.consent_log.writer import CommitTimeout, GroupCommit
 from consent_server.extensions import db
 from consent_server.sites.hosts import host_allowed
 from consent_server.sites.models import Site
@@ -36,6 +37,7 @@ RECEIPT_COLUMNS = (
     "recorded_at",
     "record",
     "record_hash",
+    "client_nonce",
 )
 METHODS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
 
@@ -46,6 +48,14 @@ class ConsentRejected(ValueError):
     def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or {}
+
+
+class ReceiptUnconfirmed(RuntimeError):
+    """The receipt's commit failed or was not confirmed in time: it may be stored or not."""
+
+    def __init__(self, receipt_id: str) -> None:
+        super().__init__(f"receipt {receipt_id} was not confirmed")
+        self.receipt_id = receipt_id
 
 
 @dataclass(frozen=True)
@@ -86,11 +96,30 @@ def user_agent_family(user_agent: str | None) -> str | None:
 
 
 def clean_page_url(url: str | None) -> str | None:
-    """The page URL without query string and fragment, which may carry personal data."""
+    """The page URL without credentials, query string and fragment, which may carry personal data."""
     if not url:
         return None
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address keeps its brackets
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_page_url(site: SiteView, url: str | None) -> str | None:
+    """The cleaned page URL, refused unless its host is one of the site's domains."""
+    try:
+        cleaned = clean_page_url(url)
+        host = urlsplit(cleaned).hostname if cleaned else None
+    except ValueError as exc:  # a port out of range, a malformed IPv6 address
+        raise ConsentRejected("The page URL is malformed.", {"page_url": ["Not a URL."]}) from exc
+    if cleaned is not None and not host_allowed(host, site.domains):
+        raise ConsentRejected(
+            "The page URL is not on one of the site's domains.",
+            {"page_url": ["Not on one of the site's domains."]},
+        )
+    return cleaned
 
 
 def check_decisions(
@@ -160,7 +189,7 @@ def build_record(
         "method": method,
         "language": language,
         "gpc": bool(payload.get("gpc", False)),
-        "page_url": clean_page_url(payload.get("page_url")),
+        "page_url": check_page_url(site, payload.get("page_url")),
         "recorded_at": isoformat(now),
         "user_agent_family": user_agent_family(user_agent),
         "ip_truncated": truncate_ip(client_ip),
@@ -212,24 +241,58 @@ def record_consent(
     # connection (and, on SQLite, a read lock the commit waits for).
     if has_app_context() and db.session.registry.has():
         db.session.close()
-    writer.submit(
-        {
-            "receipt_id": receipt_id,
-            "consent_id": payload["consent_id"],
-            "site_id": site.id,
-            "revision_id": revision.id,
-            "method": method,
-            "decisions": decisions,
-            "recorded_at": now,
-            "record": body.decode("utf-8"),
-            "record_hash": digest,
-        }
-    )
+    row = {
+        "receipt_id": receipt_id,
+        "consent_id": payload["consent_id"],
+        "site_id": site.id,
+        "revision_id": revision.id,
+        "method": method,
+        "decisions": decisions,
+        "recorded_at": now,
+        "record": body.decode("utf-8"),
+        "record_hash": digest,
+        "client_nonce": payload.get("client_nonce"),
+    }
+    try:
+        stored = writer.submit(row)
+    except (IntegrityError, DataError):
+        raise  # refused for its data: certainly not stored
+    except (CommitTimeout, DBAPIError) as exc:
+        # The database may have committed the row after all: the answer names it, and a
+        # retry with the same client_nonce gets it back instead of storing another.
+        raise ReceiptUnconfirmed(receipt_id) from exc
+    if not stored:
+        return stored_receipt(writer, keys, site.id, payload["consent_id"], row["client_nonce"])
     return RecordedReceipt(receipt_id, payload["consent_id"], record["recorded_at"], token, digest)
 
 
-def consent_history(consent_id: str, calling_host: str | None = None) -> list[dict[str, Any]]:
-    """A browser's own receipts, newest first; limited to sites that list the calling host."""
+def stored_receipt(
+    writer: GroupCommit, keys: KeyStore, site_id: int, consent_id: str, nonce: str
+) -> RecordedReceipt:
+    """The receipt stored first for a client nonce, signed again: a retry's answer."""
+    table = ConsentReceipt.__table__
+    # The writer's engine: the warm fast path has no app context and no session.
+    with writer.engine.connect() as conn:
+        found = conn.execute(
+            select(table.c.receipt_id, table.c.record, table.c.record_hash).where(
+                table.c.site_id == site_id,
+                table.c.consent_id == consent_id,
+                table.c.client_nonce == nonce,
+            )
+        ).first()
+    if found is None or found.record is None:
+        raise ConsentRejected(
+            "This client_nonce was used for a receipt whose record is no longer kept.",
+            {"client_nonce": ["Already used."]},
+        )
+    body = found.record.encode("utf-8")
+    token = keys.current().sign_bytes(body, RECEIPT_TYP)
+    recorded_at = orjson.loads(body)["recorded_at"]
+    return RecordedReceipt(found.receipt_id, consent_id, recorded_at, token, found.record_hash)
+
+
+def consent_history(consent_id: str, calling_host: str) -> list[dict[str, Any]]:
+    """A browser's own receipts, newest first, of the sites that list the calling host only."""
     rows = db.session.execute(
         select(ConsentReceipt.record, ConsentReceipt.record_hash, Seal.sequence, Site.domains)
         .join(Site, Site.id == ConsentReceipt.site_id)
@@ -238,9 +301,8 @@ def consent_history(consent_id: str, calling_host: str | None = None) -> list[di
         .order_by(ConsentReceipt.id.desc())
         .limit(200)
     ).all()
-    out = []
-    for record, digest, sequence, domains in rows:
-        if calling_host is not None and not host_allowed(calling_host, frozenset(domains)):
-            continue
-        out.append({"record": orjson.loads(record), "record_hash": digest, "seal": sequence})
-    return out
+    return [
+        {"record": orjson.loads(record), "record_hash": digest, "seal": sequence}
+        for record, digest, sequence, domains in rows
+        if host_allowed(calling_host, frozenset(domains))
+    ]

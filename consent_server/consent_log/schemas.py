@@ -32,6 +32,11 @@ class ConsentCreateSchema(_In):
         schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048)
     )
     gpc = StrictBoolean(load_default=False)
+    # The same on every retry of one event: the server then answers with the receipt it
+    # stored first instead of storing another.
+    client_nonce = fields.String(
+        validate=FullMatch(UUID4_RE, error="Must be a lower-case UUID version 4.")
+    )
 
 
 class ReceiptCreatedSchema(Schema):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from consent_server.sites.models import Site
 from consent_server.tx import transaction
 
 SEAL_TYP = "consent-seal+jwt"
+log = logging.getLogger(__name__)
 
 
 class SealConflict(RuntimeError):
@@ -45,6 +47,14 @@ class SealResult:
     sequence: int
     tree_size: int
     root: str
+
+
+@dataclass
+class SealRun:
+    """What one sealing run did: the seals written, and the sites it could not seal, why."""
+
+    results: list[SealResult] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def _lock_site_for_sealing(site_id: int) -> None:
@@ -151,14 +161,23 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def seal_all() -> list[SealResult]:
-    """Seal every site."""
-    keys = list(db.session.execute(select(Site.key).order_by(Site.key)).scalars())
+def seal_all(sites: list[str] | None = None) -> SealRun:
+    """Seal every site (or the ones named), each on its own: one that fails stops only itself."""
+    keys = sites or list(db.session.execute(select(Site.key).order_by(Site.key)).scalars())
     db.session.rollback()
-    results = []
+    limit = int(current_app.config["SEAL_MAX_LEAVES"])
+    run = SealRun()
     for key in keys:
-        results.extend(seal_site(key))
-    return results
+        try:
+            while (result := _seal_batch(key, limit)) is not None:
+                run.results.append(result)
+        except Exception as exc:
+            # A tampered record (or anything else) in one site must not leave every other
+            # site's receipts unsealed; the batch that failed was rolled back.
+            db.session.rollback()
+            log.error("site %s not sealed: %s", key, exc)
+            run.failed[key] = str(exc) or type(exc).__name__
+    return run
 
 
 def seal_document(seal: Seal) -> dict[str, Any]:

@@ -3,31 +3,42 @@
 A scan alerts when it has findings at or above the site's `scan.fail_on` that its previous
 scan did not have. The webhook body is signed with HMAC-SHA256 under a per-site secret,
 derived from one server secret (CONSENT_WEBHOOK_SECRET, else a random one kept in the key
-folder), so the secret of one site tells nothing about another's:
+folder), so the secret of one site tells nothing about another's. Signatures follow Standard
+Webhooks (https://www.standardwebhooks.com): the id and the attempt's time are signed with the
+body, so a receiver can refuse replays:
 
     site secret = hex(HMAC-SHA256(server secret, "consent-webhook:" + site key))
-    X-Consent-Signature: sha256=hex(HMAC-SHA256(site secret, raw body))
+    webhook-signature: v1,base64(HMAC-SHA256(site secret, "{id}.{timestamp}.{raw body}"))
+    X-Consent-Signature: sha256=hex(HMAC-SHA256(site secret, raw body))  (deprecated)
 
 `consent-server scans webhook-secret SITE` prints a site's secret for its receiver.
+
+The webhook's host is resolved once per delivery; every address is checked (no private ones
+unless allowed) and the request goes to exactly those addresses, with the URL's host name kept
+for the Host header, TLS SNI and the certificate check: a name that resolves to a public
+address for the check and to an internal one for the connection cannot reach the inside.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import logging
 import os
 import secrets
 import smtplib
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from flask import current_app
@@ -42,8 +53,11 @@ from declaration.constants import SEVERITIES
 
 log = logging.getLogger(__name__)
 
+# Deprecated: kept for one release beside the Standard Webhooks headers, then dropped.
 SIGNATURE_HEADER = "X-Consent-Signature"
 EVENT = "scan.new_findings"
+# Seconds a receiver accepts a delivery's webhook-timestamp away from its own clock.
+REPLAY_TOLERANCE = 300
 SECRET_FILE = "webhook.secret"  # noqa: S105 - a file name
 
 
@@ -82,13 +96,47 @@ def webhook_secret(site_key: str) -> str:
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The X-Consent-Signature value of a body: sha256=<hex HMAC-SHA256>."""
+    """The deprecated X-Consent-Signature value of a body: sha256=<hex HMAC-SHA256>."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def verify_signature(body: bytes, header: str, secret: str) -> bool:
-    """Whether a signature header matches the body (constant time)."""
+    """Whether a deprecated X-Consent-Signature header matches the body (constant time)."""
     return hmac.compare_digest(sign(body, secret), header or "")
+
+
+def standard_signature(message_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """The webhook-signature value: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_secret(secret: str) -> str:
+    """A site secret as Standard Webhooks libraries take it: whsec_<base64 of the key>."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def verify_webhook(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: float = REPLAY_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """Whether a delivery's Standard Webhooks headers are genuine and its timestamp is fresh."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    message_id = lower.get("webhook-id", "")
+    timestamp = lower.get("webhook-timestamp", "")
+    if not message_id or not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
+        return False
+    expected = standard_signature(message_id, int(timestamp), body, secret)
+    return any(
+        hmac.compare_digest(expected, given) for given in lower.get("webhook-signature", "").split()
+    )
 
 
 def _link_signature(scan_id: int, expires: int) -> str:
@@ -236,60 +284,154 @@ def send_pending_alert(scan_id: int) -> dict[str, Any] | None:
 # -- channels --------------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A webhook is never followed to another address (that would bypass the target check)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+Resolver = Callable[[str, int], list[str]]
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def resolve_addresses(host: str, port: int) -> list[str]:
+    """The host's addresses for a TCP connection, in the system's order of preference."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _check_target(url: str) -> str | None:
-    """Why the webhook URL may not be called, or None."""
+def _check_addresses(url: str, addresses: list[str]) -> str | None:
+    """Why the webhook may not be called at these (already resolved) addresses, or None."""
     if current_app.config.get("WEBHOOK_ALLOW_PRIVATE"):
         return None
-    from scanner import ScanError, non_public_address
+    from scanner import non_public_address
 
-    try:
-        problem = non_public_address(url)
-    except ScanError as exc:
-        return str(exc)
-    if problem:
-        return f"{problem} (set CONSENT_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
+    for address in addresses:
+        # The mapping makes the guard judge this address instead of resolving the name again.
+        problem = non_public_address(url, {"*": address})
+        if problem:
+            return f"{problem} (set CONSENT_WEBHOOK_ALLOW_PRIVATE=true to allow it)"
     return None
 
 
-def deliver_webhook(url: str, body: bytes, secret: str, delivery: str) -> dict[str, Any]:
-    """POST the signed body; retry network errors, 408, 429 and 5xx with exponential backoff."""
+def _open_socket(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout=timeout)
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to addresses checked beforehand; the URL's host still names the Host header."""
+
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        """Connect to a checked address, never to a fresh lookup of the host name."""
+        self.sock = _open_socket(self.addresses, self.port, self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to addresses checked beforehand, with SNI and certificate checked for the host."""
+
+    def __init__(
+        self, host: str, port: int, addresses: list[str], timeout: float, tls: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=tls)
+        self.addresses = addresses
+        self.tls = tls
+
+    def connect(self) -> None:
+        """Connect to a checked address; TLS names (SNI, certificate) are the URL's host."""
+        sock = _open_socket(self.addresses, self.port, self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates checked against CONSENT_WEBHOOK_CA_FILE, else the system's CAs."""
+    return ssl.create_default_context(cafile=current_app.config.get("WEBHOOK_CA_FILE") or None)
+
+
+def _post(
+    url: str, addresses: list[str], body: bytes, headers: dict[str, str], timeout: float
+) -> int:
+    """POST the body to the URL over a connection to one of `addresses`; the status."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = _PinnedHTTPSConnection(host, port, addresses, timeout, _tls_context())
+    else:
+        connection = _PinnedHTTPConnection(host, port, addresses, timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(64 * 1024)  # a little of the answer, so the connection closes cleanly
+        return response.status
+    finally:
+        connection.close()
+
+
+def deliver_webhook(
+    url: str, body: bytes, secret: str, delivery: str, *, resolve: Resolver | None = None
+) -> dict[str, Any]:
+    """POST the signed body; retry network errors, 408, 429 and 5xx with exponential backoff.
+
+    `resolve(host, port)` gives the host's addresses (the system resolver by default); they are
+    looked up once, checked, and are the only addresses connected to. Redirects are not
+    followed: a 3xx answer is final, as another address would bypass the check.
+    """
     conf = current_app.config
     attempts = max(1, int(conf["WEBHOOK_ATTEMPTS"]))
     backoff = float(conf["WEBHOOK_BACKOFF"])
-    refused = _check_target(url)
-    if refused:
-        log.warning("webhook %s refused: %s", url, refused)
-        return {"ok": False, "attempts": 0, "error": refused}
+    timeout = float(conf["WEBHOOK_TIMEOUT"])
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return {"ok": False, "attempts": 0, "error": f"not an http(s) URL: {url}"}
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        return {"ok": False, "attempts": 0, "error": str(exc)}
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "consent-manager-webhook/1",
         "X-Consent-Event": EVENT,
         "X-Consent-Delivery": delivery,  # the same on every retry: receivers can deduplicate
+        "webhook-id": delivery,
         SIGNATURE_HEADER: sign(body, secret),
     }
+    addresses: list[str] | None = None
     error = None
     for attempt in range(1, attempts + 1):
-        # The scheme is http(s): the declaration schema allows nothing else.
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
         try:
-            with _opener.open(request, timeout=float(conf["WEBHOOK_TIMEOUT"])) as response:
-                return {"ok": True, "status": response.status, "attempts": attempt}
-        except urllib.error.HTTPError as exc:
-            error = f"HTTP {exc.code}"
-            if exc.code < 500 and exc.code not in (408, 429):
-                return {"ok": False, "status": exc.code, "attempts": attempt, "error": error}
-        except (urllib.error.URLError, OSError) as exc:
-            error = str(getattr(exc, "reason", exc))
+            if addresses is None:
+                # Once per delivery: retries go to the addresses that were checked.
+                addresses = (resolve or resolve_addresses)(parts.hostname, port)
+                refused = _check_addresses(url, addresses)
+                if refused:
+                    log.warning("webhook %s refused: %s", url, refused)
+                    return {"ok": False, "attempts": attempt - 1, "error": refused}
+            # Each attempt has its own time, signed with the body: a replay shows its age.
+            timestamp = int(time.time())
+            headers["webhook-timestamp"] = str(timestamp)
+            headers["webhook-signature"] = standard_signature(delivery, timestamp, body, secret)
+            status = _post(url, addresses, body, headers, timeout)
+            if 200 <= status < 300:
+                return {"ok": True, "status": status, "attempts": attempt}
+            error = f"HTTP {status}"
+            if status < 500 and status not in (408, 429):
+                return {"ok": False, "status": status, "attempts": attempt, "error": error}
+        except (OSError, http.client.HTTPException) as exc:
+            error = str(exc) or type(exc).__name__
         if attempt < attempts:
             time.sleep(backoff * 2 ** (attempt - 1))
     log.warning("webhook %s failed after %s attempts: %s", url, attempts, error)

@@ -14,6 +14,7 @@ from consent_server.scans.models import Scan
 from consent_server.scans.queue import DONE
 from consent_server.scans.results import ScanNotFinished, _host
 from consent_server.sites.models import SiteRevision
+from declaration.patterns import is_cookie_token
 
 # -- proposed declaration --------------------------------------------------------------------
 
@@ -33,10 +34,29 @@ def iso_lifetime(seconds: float | None) -> str:
     return f"PT{total}S"
 
 
+class _Dumper(yaml.SafeDumper):
+    """safe_dump that writes a string with a line break or control character double-quoted."""
+
+
+# In double quotes a break becomes an escape (\n, \L, \N): no output line can end inside a
+# scanned name, so none can close the comment it is in or start a key of its own.
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = None if value.isprintable() else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(data: Any, **options: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, **options)
+
+
 @dataclass
 class _Proposal:
     entries: list[dict[str, Any]] = field(default_factory=list)
     unsure: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    not_tokens: int = 0
 
 
 def propose_declaration(scan: Scan) -> str:
@@ -77,6 +97,10 @@ def propose_declaration(scan: Scan) -> str:
         cls = c.get("classification") or {}
         if cls.get("source") == "declared":
             continue
+        if not is_cookie_token(c["name"]):
+            # A declaration refuses such a name: counted, not proposed (nor echoed).
+            proposal.not_tokens += 1
+            continue
         entry: dict[str, Any] = {"name": c["name"]}
         if c.get("party") == "third":
             entry["domain"] = c["domain"]
@@ -109,20 +133,21 @@ def propose_declaration(scan: Scan) -> str:
         "# come from the scanner's knowledge base or its rules, lifetimes are what the site asked",
         "# for (rounded up), purposes are the knowledge base's English descriptions.",
     ]
+    if proposal.not_tokens:
+        lines.append(
+            f"# Left out: {proposal.not_tokens} cookie(s) whose names are not RFC 6265 tokens."
+        )
     if not proposal.entries and not proposal.unsure:
         lines.append("# Nothing to add: every cookie and storage key the scan saw is declared.")
         lines.append("cookies: []")
         return "\n".join(lines) + "\n"
-    body = yaml.safe_dump(
-        {"cookies": proposal.entries}, sort_keys=False, allow_unicode=True, width=100
-    )
+    body = _dump({"cookies": proposal.entries}, width=100)
     lines.append(body.rstrip("\n") if proposal.entries else "cookies: []")
     if proposal.unsure:
         lines.append("# Choose a category for these, then move them into the list above:")
         for entry, why in proposal.unsure:
-            flow = yaml.safe_dump(
-                [entry], sort_keys=False, allow_unicode=True, default_flow_style=True, width=10_000
-            ).strip()
+            # One line however long: a folded line would fall out of the comment.
+            flow = _dump([entry], default_flow_style=True, width=float("inf")).strip()
             lines.append(f"#   {flow[1:-1]}  # {why}")
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ class NoScanSettings(ValueError):
     """The site's declaration has no `scan:` block."""
 
 
+class ScanBusy(RuntimeError):
+    """The site already has a scan queued or running (API scans wait for it to finish)."""
+
+    def __init__(self, site_key: str, scan_id: int) -> None:
+        super().__init__(f"site {site_key} has scan {scan_id} queued or running")
+        self.scan_id = scan_id
+
+
+class ScanQuotaExceeded(RuntimeError):
+    """The site has started SCAN_API_QUOTA scans over the API within the quota's window."""
+
+    def __init__(self, site_key: str, quota: str, retry_after: int) -> None:
+        super().__init__(f"site {site_key} has used its API scan quota of {quota}")
+        self.quota = quota
+        self.retry_after = retry_after
+
+
 def _new_scan(
     site: Site, trigger: str, scheduled_for: dt.datetime | None, now: dt.datetime
 ) -> Scan:
@@ -51,15 +69,72 @@ def _new_scan(
     return scan
 
 
+def _api_quota() -> tuple[str, int, dt.timedelta] | None:
+    """SCAN_API_QUOTA as (text, scans, window), or None when it is not set."""
+    text = str(current_app.config.get("SCAN_API_QUOTA") or "").strip()
+    if not text:
+        return None
+    from limits import parse
+
+    item = parse(text)
+    return text, item.amount, dt.timedelta(seconds=item.get_expiry())
+
+
+def _check_api_scan(site: Site, now: dt.datetime) -> None:
+    """Refuse an API scan while the site has one queued or running, or past its quota."""
+    # A no-op write takes the site's row lock (SQLite: the database's write lock) before
+    # counting: concurrent requests, from any process, count and insert one after the other.
+    db.session.execute(
+        update(Site)
+        .where(Site.id == site.id)
+        .values(name=Site.name)
+        .execution_options(synchronize_session=False)
+    )
+    busy = db.session.execute(
+        select(Scan.id)
+        .where(Scan.site_id == site.id, Scan.status.in_((QUEUED, RUNNING)))
+        .order_by(Scan.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if busy is not None:
+        raise ScanBusy(site.key, busy)
+    quota = _api_quota()
+    if quota is None:
+        return
+    text, amount, window = quota
+    recent = (
+        db.session.execute(
+            select(Scan.created_at)
+            .where(Scan.site_id == site.id, Scan.trigger == "api", Scan.created_at > now - window)
+            .order_by(Scan.created_at.desc())
+            .limit(amount)
+        )
+        .scalars()
+        .all()
+    )
+    if len(recent) >= amount:
+        # When the oldest of the last `amount` scans leaves the window, one more may start.
+        frees_at = as_utc(recent[amount - 1]) + window
+        retry_after = max(1, math.ceil((frees_at - now).total_seconds()))
+        raise ScanQuotaExceeded(site.key, text, retry_after)
+
+
 def create_scan(site_key: str, trigger: str = "manual", now: dt.datetime | None = None) -> Scan:
-    """Queue a scan of the site with its declared `scan:` settings."""
+    """Queue a scan of the site with its declared `scan:` settings.
+
+    An API scan (trigger "api") raises ScanBusy while the site has a scan queued or running,
+    and ScanQuotaExceeded past SCAN_API_QUOTA; manual (CLI) scans are the operator's own.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}")
+    now = now_utc(now)
     with transaction():
         site = get_site(site_key)
         if not site.scan:
             raise NoScanSettings(site_key)
-        scan = _new_scan(site, trigger, None, now_utc(now))
+        if trigger == "api":
+            _check_api_scan(site, now)
+        scan = _new_scan(site, trigger, None, now)
         db.session.flush()
     return scan
 

@@ -26,6 +26,7 @@ from consent_server.scans.queue import (
     _max_attempts,
 )
 from consent_server.scans.schemas import ScanDiffSchema, ScanSchema, ScanSummarySchema
+from consent_server.sites.cookie_policy import refresh_cookie_policies
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import get_site
 from consent_server.tx import transaction
@@ -165,6 +166,8 @@ def store_result(claim: ScanClaim, report: dict[str, Any], now: dt.datetime | No
             new = diff_scans(scan)["findings"]["new"]
             if any(_at_or_above(f["severity"], threshold) for f in new):
                 scan.alert_state = "pending"
+    # The public cookie-policy page says what the latest scan saw: written now, not per request.
+    refresh_cookie_policies(site_key_of(claim.scan_id))
     return True
 
 

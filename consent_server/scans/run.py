@@ -50,8 +50,30 @@ class _Heartbeat(threading.Thread):
                     db.session.remove()
 
 
-def scan_config(settings: dict[str, Any]) -> Any:
-    """The scanner's ScanConfig for a site's `scan:` settings and the server's scan options."""
+def scan_network(site_key: str | None) -> dict[str, Any]:
+    """The operator's network settings for a site: the global ones, then the site's own."""
+    from scanner import ScanError
+
+    conf = current_app.config
+    site = dict((conf.get("SCAN_SITE_NETWORK") or {}).get(site_key or "", {}) or {})
+    unknown = set(site) - {"resolve", "insecure", "allow_private"}
+    if unknown:
+        raise ScanError(f"SCAN_SITE_NETWORK[{site_key!r}]: unknown keys {sorted(unknown)}")
+    allow = site.get("allow_private", conf.get("SCAN_ALLOW_PRIVATE", False))
+    return {
+        "resolve": {**(conf.get("SCAN_RESOLVE") or {}), **(site.get("resolve") or {})},
+        "insecure": bool(site.get("insecure", conf.get("SCAN_INSECURE", False))),
+        "allow_private": allow is True,
+        "private_hosts": tuple(allow) if isinstance(allow, list | tuple) else (),
+    }
+
+
+def scan_config(settings: dict[str, Any], site_key: str | None = None) -> Any:
+    """The scanner's ScanConfig for a site's `scan:` settings and the server's scan options.
+
+    Where the scan may connect (resolve, insecure, allow_private) comes from the server's
+    configuration alone; a declaration cannot set it (declaration/schema.py).
+    """
     from scanner import ScanConfig
 
     conf = current_app.config
@@ -61,14 +83,14 @@ def scan_config(settings: dict[str, Any]) -> Any:
         remote=conf.get("SCAN_SELENIUM_REMOTE") or None,
         max_pages=int(settings.get("max_pages", 50)),
         phases=tuple(settings.get("phases") or ()) or ScanConfig.phases,
-        resolve=dict(settings.get("resolve") or {}),
-        insecure=bool(settings.get("insecure")),
-        allow_private=bool(settings.get("allow_private")),
         fail_on=settings.get("fail_on", "high"),
         settle_ms=int(conf["SCAN_SETTLE_MS"]),
         page_timeout=float(conf["SCAN_PAGE_TIMEOUT"]),
         total_timeout=float(conf["SCAN_TOTAL_TIMEOUT"]),
         concurrency=int(conf["SCAN_CONCURRENCY"]),
+        proxy_host=conf.get("SCAN_PROXY_HOST") or "127.0.0.1",
+        sandbox=conf.get("SCAN_CHROMIUM_SANDBOX"),
+        **scan_network(site_key),
     )
     if conf.get("SCAN_CHROMIUM"):
         config.chromium = conf["SCAN_CHROMIUM"]
@@ -91,7 +113,7 @@ def _run_browser(claim: ScanClaim) -> dict[str, Any]:
 
     scan = db.session.get(Scan, claim.scan_id)
     settings = dict(scan.settings)
-    config = scan_config(settings)
+    config = scan_config(settings, scan.site.key)
     declaration = _declaration(scan)
     db.session.rollback()  # no transaction stays open across a long scan
     beat = _Heartbeat(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -71,3 +72,20 @@ class ApiToken(db.Model):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     site: Mapped[Site | None] = relationship()
+
+
+class CookiePolicyPage(db.Model):
+    """A site's cookie-policy page in one language and format, written whenever it changes."""
+
+    __tablename__ = "cookie_policies"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    lang: Mapped[str] = mapped_column(String(8), primary_key=True)
+    fmt: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # What the page was built from: the request serves it only while both are still current.
+    revision: Mapped[int] = mapped_column(Integer)
+    # No foreign key: the page is a cache, and a scan purge must not wait for its rewrite.
+    scan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str] = mapped_column(String(80))
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

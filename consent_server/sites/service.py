@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from consent_server.clock import utcnow
 from consent_server.extensions import db
+from consent_server.sites.cookie_policy import refresh_cookie_policies
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.schemas import SiteSchema
 from consent_server.tx import transaction
@@ -189,6 +190,8 @@ def apply_declaration(decl: Declaration) -> ApplyResult:
             site.updated_at = utcnow()
         revision = site.current_revision.number
     cache.clear()
+    if new_revision:
+        refresh_cookie_policies(decl.site)
     return ApplyResult(decl.site, created, revision, new_revision, changed)
 
 

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 from scanner.config import ScanConfig
 from scanner.engines.base import BASE_ARGS, Browser, Profile
+from scanner.netguard import NetGuard
 
 __all__ = ["BASE_ARGS", "Browser", "Profile", "open_browser", "open_profile"]
 
 
-def open_browser(config: ScanConfig) -> Browser:
-    """The browser of the configured engine (Playwright starts Chromium now)."""
+def open_browser(config: ScanConfig, guard: NetGuard | None = None) -> Browser:
+    """The browser of the configured engine (Playwright starts Chromium now), behind `guard`."""
     if config.engine == "selenium":
         from scanner.engines.selenium import SeleniumBrowser
 
-        return SeleniumBrowser(config)
+        return SeleniumBrowser(config, guard)
     from scanner.engines.playwright import PlaywrightBrowser
 
-    return PlaywrightBrowser(config)
+    return PlaywrightBrowser(config, guard)
 
 
-def open_profile(config: ScanConfig, phase: str, deadline: float | None = None) -> Profile:
+def open_profile(
+    config: ScanConfig, phase: str, deadline: float | None = None, guard: NetGuard | None = None
+) -> Profile:
     """A fresh profile in a browser of its own, closed with it; pages stop waiting at `deadline`."""
-    browser = open_browser(config)
+    browser = open_browser(config, guard)
     try:
         profile = browser.profile(phase, deadline)
     except BaseException:

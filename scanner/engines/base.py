@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 import tempfile
 import time
@@ -13,10 +15,13 @@ from typing import Any
 from scanner.banner import ACCEPT_TEXTS, REJECT_TEXTS
 from scanner.config import ScanConfig
 from scanner.model import BannerInfo, CookieEvent, PageVisit, StorageItem, StoredCookie
+from scanner.netguard import NetGuard
 from scanner.observe import header_cookie_events, script_cookie_event, stored_from_jar
 
+log = logging.getLogger("scanner")
+
+# Without --no-sandbox: sandbox_args() adds it only where the sandbox cannot run.
 BASE_ARGS = [
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--disable-background-networking",
@@ -31,6 +36,32 @@ BASE_ARGS = [
 # of CPU each on two cores, several times what the scanned page costs), and the spare
 # renderer kept warm for a next navigation.
 UNUSED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess")
+
+
+def sandbox_args(uid: int | None, wanted: bool | None = None) -> list[str]:
+    """[] (Chromium sandboxed) or ["--no-sandbox"] for a browser run by `uid`.
+
+    Chromium refuses to start as root with its sandbox, so root always gets --no-sandbox;
+    None is a remote browser, whose user is unknown here (sandboxed only when `wanted`).
+    `wanted` False turns the sandbox off where the platform cannot give Chromium the user
+    namespaces it needs.
+    """
+    if uid == 0:
+        return ["--no-sandbox"]
+    if wanted is None:
+        wanted = uid is not None
+    return [] if wanted else ["--no-sandbox"]
+
+
+def chromium_sandboxed(config: ScanConfig) -> bool:
+    """Whether the scan's Chromium runs with its sandbox (logged when it does not)."""
+    local = config.engine == "playwright" or not config.remote
+    uid = os.geteuid() if local and hasattr(os, "geteuid") else None
+    on = not sandbox_args(uid, config.sandbox)
+    if not on:
+        why = "the scanner runs as root" if uid == 0 else "it is turned off or remote"
+        log.info("Chromium runs without its sandbox: %s", why)
+    return on
 
 
 def disable_features(*more: str) -> str:
@@ -76,8 +107,18 @@ def fresh_profile_dir() -> str:
 class Browser(ABC):
     """The browser of one scan, which hands out a fresh, empty profile per phase."""
 
-    def __init__(self, config: ScanConfig) -> None:
+    def __init__(self, config: ScanConfig, guard: NetGuard | None = None) -> None:
         self.config = config
+        # Every request of the browser goes through the scan's network guard; a browser
+        # opened without one (a policy page read on its own) gets one of its own.
+        self.own_guard = guard is None
+        self.guard = guard if guard is not None else NetGuard(config)
+        self.sandboxed = chromium_sandboxed(config)
+
+    def close_guard(self) -> None:
+        """Close the guard if this browser opened it."""
+        if self.own_guard:
+            self.guard.close()
 
     @abstractmethod
     def profile(self, phase: str, deadline: float | None = None) -> Profile:

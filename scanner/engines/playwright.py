@@ -28,6 +28,7 @@ from scanner.engines.base import (
     remove_dir,
 )
 from scanner.model import BannerInfo, PageVisit, StoredCookie
+from scanner.netguard import NetGuard
 from scanner.observe import BUSY_JS, PROBE_JS
 
 T = TypeVar("T")
@@ -102,8 +103,8 @@ class PlaywrightBrowser(Browser):
     their work and wait for the answer, so the phases still run at the same time.
     """
 
-    def __init__(self, config: ScanConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ScanConfig, guard: NetGuard | None = None) -> None:
+        super().__init__(config, guard)
         self.dir = fresh_profile_dir()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="playwright", daemon=True)
@@ -123,10 +124,16 @@ class PlaywrightBrowser(Browser):
             self.pw = await async_playwright().start()
         except Exception as exc:  # the driver is missing or cannot run
             raise ScanError(f"Playwright did not start: {exc}") from exc
-        args = [f"--user-data-dir={self.dir}", *LAUNCH_ARGS, *BASE_ARGS]
-        rules = self.config.resolver_rules()
-        if rules:
-            args.append(f"--host-resolver-rules={rules}")
+        sandbox = [] if self.sandboxed else ["--no-sandbox"]
+        # The browser's own traffic (none is expected) goes through the guard too; each
+        # phase's context gets a port of its own, so a blocked request names its phase.
+        args = [
+            f"--user-data-dir={self.dir}",
+            *LAUNCH_ARGS,
+            *BASE_ARGS,
+            *sandbox,
+            *self.guard.chromium_args("browser"),
+        ]
         try:
             # The persistent context only carries the profile (its preferences); no page in it.
             self.persistent = await self.pw.chromium.launch_persistent_context(
@@ -169,6 +176,7 @@ class PlaywrightBrowser(Browser):
         if not self.thread.is_alive():
             self.loop.close()
         remove_dir(self.dir)
+        self.close_guard()
 
 
 class PlaywrightProfile(Profile):
@@ -189,6 +197,8 @@ class PlaywrightProfile(Profile):
         config = self.config
         try:
             self.context = await self.owner.browser.new_context(
+                # Playwright adds <-loopback> to the bypass list: loopback is proxied too.
+                proxy={"server": self.owner.guard.proxy_url(self.phase)},
                 ignore_https_errors=config.insecure,
                 locale=config.locale,
                 viewport={"width": 1366, "height": 900},

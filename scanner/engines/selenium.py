@@ -59,25 +59,38 @@ class SeleniumBrowser(Browser):
     """WebDriver gives each session a browser of its own: a new session per phase."""
 
     def profile(self, phase: str, deadline: float | None = None) -> SeleniumProfile:
-        """A new WebDriver session, with a fresh temporary profile."""
-        return SeleniumProfile(self.config, phase, deadline)
+        """A new WebDriver session, with a fresh temporary profile, behind the scan's guard."""
+        return SeleniumProfile(self.config, phase, deadline, owner=self)
 
     def close(self) -> None:
-        """Nothing to do: each profile ends its own session."""
+        """Close the guard if it is this browser's own (each profile ends its own session)."""
+        self.close_guard()
 
 
 class SeleniumProfile(Profile):
     """A fresh Chrome session through WebDriver."""
 
-    def __init__(self, config: ScanConfig, phase: str, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        config: ScanConfig,
+        phase: str,
+        deadline: float | None = None,
+        *,
+        owner: SeleniumBrowser,
+    ) -> None:
         super().__init__(config, phase, deadline)
         options = webdriver.ChromeOptions()
         options.add_argument("--headless=new")
-        for arg in [*BASE_ARGS, *SINGLE_PROCESS_FRAMES, "--window-size=1366,900"]:
+        # A remote browser must reach the guard at config.proxy_host (docs/scanner.md).
+        sandbox = [] if owner.sandboxed else ["--no-sandbox"]
+        for arg in [
+            *BASE_ARGS,
+            *sandbox,
+            *SINGLE_PROCESS_FRAMES,
+            *owner.guard.chromium_args(phase),
+            "--window-size=1366,900",
+        ]:
             options.add_argument(arg)
-        rules = config.resolver_rules()
-        if rules:
-            options.add_argument(f"--host-resolver-rules={rules}")
         if config.insecure:
             options.add_argument("--ignore-certificate-errors")
             options.set_capability("acceptInsecureCerts", True)

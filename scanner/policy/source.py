@@ -14,6 +14,7 @@ from scanner.policy.model import PolicyError
 
 if TYPE_CHECKING:
     from scanner.config import ScanConfig
+    from scanner.netguard import NetGuard
 
 Fetch = Callable[[str], str]
 
@@ -99,17 +100,31 @@ def page_html(profile: Any) -> str:
         raise PolicyError(f"cannot read the rendered policy page: {exc}") from exc
 
 
-def browser_fetcher(config: ScanConfig) -> Fetch:
-    """A fetch(url) -> html that renders the page in a fresh profile of the scan's engine."""
+def browser_fetcher(config: ScanConfig, guard: NetGuard | None = None) -> Fetch:
+    """A fetch(url) -> html that renders the page in a fresh profile of the scan's engine.
+
+    The page (its redirects and everything it loads) goes through the scan's network guard,
+    or a guard of its own: a policy URL that leads inside is refused, not read.
+    """
 
     def fetch(url: str) -> str:
         from scanner.engines import open_profile
 
         # One page: the page timeout, the settle time and a margin for the browser's start.
         deadline = time.monotonic() + config.page_timeout + config.settle_ms / 1000 + 15
-        profile = open_profile(config, "policy", deadline)
+        profile = open_profile(config, "policy", deadline, guard)
         try:
             visit = profile.visit(url)
+            own = profile.own_browser.guard if profile.own_browser is not None else guard
+            refused = [
+                b
+                for b in (own.blocked_for("policy") if own is not None else [])
+                if b["url"] in (url, visit.final_url)
+            ]
+            if refused:
+                raise PolicyError(
+                    f"cannot load {url}: {refused[-1]['url']} was blocked: {refused[-1]['reason']}"
+                )
             if visit.error:
                 raise PolicyError(f"cannot load {url}: {visit.error}")
             if visit.status is not None and visit.status >= 400:

@@ -51,6 +51,8 @@ def build_report(
     elapsed: float,
     extra_findings: list[Any] | None = None,
     policy: dict[str, Any] | None = None,
+    blocked: list[dict[str, Any]] | None = None,
+    sandboxed: bool | None = None,
 ) -> dict[str, Any]:
     """The JSON report (see docs/scan-report.md)."""
     findings = [asdict(f) for f in analysis.findings] + [asdict(f) for f in extra_findings or []]
@@ -69,6 +71,7 @@ def build_report(
             "phases": list(config.phases),
             "settle_ms": config.settle_ms,
             "fail_on": config.fail_on,
+            "sandbox": sandboxed,
         },
         "summary": {
             "pages": sum(len(p.pages) for p in phases),
@@ -94,6 +97,8 @@ def build_report(
             for e in _unique_refused(analysis.refused)
         ],
         "storage": [asdict(s) for s in analysis.storage.values()],
+        # Requests the scan's network guard refused (private, loopback... addresses).
+        "blocked_requests": list(blocked or []),
         "policy": policy,
     }
 

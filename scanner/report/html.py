@@ -168,5 +168,16 @@ def render_html(report: dict[str, Any]) -> str:
                 f"<td>{_e(', '.join(item['phases']))}</td></tr>"
             )
         out.append("</tbody></table>")
+    if report.get("blocked_requests"):
+        out.append(
+            "<h2>Blocked by the network guard</h2><table class='sortable'><thead><tr>"
+            "<th>URL</th><th>Address</th><th>Phase</th><th>Reason</th></tr></thead><tbody>"
+        )
+        for b in report["blocked_requests"]:
+            out.append(
+                f"<tr><td><code>{_e(b['url'])}</code></td><td>{_e(b['address'])}</td>"
+                f"<td>{_e(b['phase'])}</td><td>{_e(b['reason'])}</td></tr>"
+            )
+        out.append("</tbody></table>")
     out.append(f"<script>{JS}</script></body></html>")
     return "".join(out)

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from scanner.engines import BASE_ARGS
+from scanner.engines.base import sandbox_args
 from tests.support.apps import missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
 # The scanner's own Chromium flags: no sandbox as root, and no background calls to the internet.
-CHROMIUM_ARGS = list(BASE_ARGS)
+CHROMIUM_ARGS = [*sandbox_args(os.geteuid()), *BASE_ARGS]
 CHROMIUM = os.environ.get("CONSENT_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CONSENT_CHROMEDRIVER", "/usr/bin/chromedriver")
 

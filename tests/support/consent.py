@@ -8,6 +8,8 @@ from typing import Any
 from flask.testing import FlaskClient
 
 CONSENTS = "/api/v1/sites/demo-shop/consents"
+# A page of the demo site: a browser's history is only shown to one (docs/api.md).
+DEMO_PAGE = {"Origin": "https://demo.example.se"}
 
 
 def consent_body(revision: int = 1, **changes: Any) -> dict[str, Any]:

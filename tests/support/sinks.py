@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import ssl
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -12,11 +13,16 @@ from tests.support.live import Serving, serve_http
 
 
 class WebhookReceiver:
-    """A real HTTP server on loopback that records POSTs; answers `statuses` in turn, then 200."""
+    """A real HTTP server on loopback that records POSTs; answers `statuses` in turn, then 200.
 
-    def __init__(self, statuses: tuple[int, ...] = ()) -> None:
+    With `tls` (a server-side SSL context) it speaks HTTPS and records the SNI names clients
+    sent in `server_names`.
+    """
+
+    def __init__(self, statuses: tuple[int, ...] = (), tls: ssl.SSLContext | None = None) -> None:
         self.statuses = list(statuses)
         self.requests: queue.Queue[tuple[dict[str, str], bytes, int]] = queue.Queue()
+        self.server_names: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +41,16 @@ class WebhookReceiver:
 
         self.serving: Serving = serve_http(Handler)
         self.url = f"{self.serving.url}/hooks/consent"
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _ctx: receiver.server_names.append(name)
+            server = self.serving.server
+            # The handshake happens in the handler's thread, not in the accepting loop.
+            server.socket = tls.wrap_socket(  # type: ignore[attr-defined]
+                server.socket,  # type: ignore[attr-defined]
+                server_side=True,
+                do_handshake_on_connect=False,
+            )
+            self.url = self.url.replace("http://", "https://", 1)
 
     def __enter__(self) -> WebhookReceiver:
         self.serving.__enter__()

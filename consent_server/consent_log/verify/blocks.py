@@ -93,7 +93,7 @@ def _hash_block(block: bytes) -> _BlockResult:
     return bytes(kinds), bytes(hashes), details, purged
 
 
-def _check_seals_apart(seal_docs: list[dict[str, Any]], jwks: dict[str, Any]) -> _SealsResult:
+def _check_seals_apart(seal_docs: list[dict[str, Any]], jwks: Any) -> _SealsResult:
     """_check_seals as a job of its own: (leaf lists of the seals that hold, problems, seals)."""
     report = VerifyReport()
     trusted = _check_seals(seal_docs, _trusted_keys(jwks), report)

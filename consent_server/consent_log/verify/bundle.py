@@ -118,15 +118,20 @@ def _without_cycle_collector(func: Callable[..., VerifyReport]) -> Callable[...,
 
 
 def _verify_bundle(
-    path: Path, trusted_keys: dict[str, Any] | None, jobs: int | None, block_size: int
+    path: Path, pinned: bool, trusted_keys: Any, jobs: int | None, block_size: int
 ) -> VerifyReport:
-    """Verify an audit bundle (.zip): receipts, seals, keys and the signed manifest."""
+    """Verify an audit bundle (.zip): receipts, seals, keys and the signed manifest.
+
+    `pinned`: `trusted_keys` are the auditor's (even when they hold no usable key); without
+    them the bundle's own jwks.json is used, and the report says so.
+    """
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         seal_docs = _load_jsonl(zf.read("seals.jsonl")) if "seals.jsonl" in names else []
-        keys = trusted_keys or (
-            orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
-        )
+        if pinned:
+            keys = trusted_keys
+        else:
+            keys = orjson.loads(zf.read("jwks.json")) if "jwks.json" in names else {"keys": []}
         size = zf.getinfo("receipts.jsonl").file_size
         report = verify_stream(
             lambda: zf.open("receipts.jsonl"),
@@ -134,6 +139,7 @@ def _verify_bundle(
             keys,
             jobs=choose_jobs(jobs, size),
             block_size=block_size,
+            keys_from="pinned" if pinned else "bundle",
         )
         report.bundle = True
         if "manifest.json" in names:
@@ -159,21 +165,25 @@ def verify_path(
     jobs: int | None = None,
     block_size: int = BLOCK_SIZE,
 ) -> VerifyReport:
-    """Verify a bundle (.zip) or a JSONL export with its seals; `jwks` pins trusted keys.
+    """Verify a bundle (.zip) or a JSONL export with its seals; `jwks` pins trusted keys
+    (without it a bundle is checked with its own keys, and the report's `keys` is "bundle").
 
     `jobs`: worker processes (None: one per core for a large export, 1: none); `block_size`:
     bytes of receipts read, and handed to a worker, at a time.
     """
     path = Path(path)
+    pinned = bool(jwks)
+    # Pinned keys are used as they are: a file holding no usable key fails every signature,
+    # never falls back to the keys of the bundle.
     trusted_keys = orjson.loads(Path(jwks).read_bytes()) if jwks else None
     if zipfile.is_zipfile(path):
         try:
-            return _verify_bundle(path, trusted_keys, jobs, block_size)
+            return _verify_bundle(path, pinned, trusted_keys, jobs, block_size)
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise ValueError(f"the bundle is damaged ({exc})") from exc
     if seals is None:
         raise ValueError("a JSONL export needs --seals FILE (or use a bundle .zip)")
-    if trusted_keys is None:
+    if not pinned:
         raise ValueError("a JSONL export needs --jwks FILE (or use a bundle .zip)")
     seal_docs = _load_jsonl(Path(seals).read_bytes())
     jobs = choose_jobs(jobs, path.stat().st_size)

@@ -170,18 +170,20 @@ class _Tally:
 def verify_stream(
     open_stream: Callable[[], AbstractContextManager[IO[bytes]]],
     seal_docs: list[dict[str, Any]],
-    jwks: dict[str, Any],
+    jwks: Any,
     *,
     jobs: int = 1,
     block_size: int = BLOCK_SIZE,
+    keys_from: str = "pinned",
 ) -> VerifyReport:
     """Verify receipts (JSONL, from a stream `open_stream` opens) against seals and public keys.
 
     With `jobs` above 1, worker processes check the seals and hash the receipts while this
     process reads the stream. The stream is read a second time only when some line that
-    names a seal matches no leaf as it is (an altered export).
+    names a seal matches no leaf as it is (an altered export). `keys_from` says whose keys
+    `jwks` are: "pinned" (the auditor's) or "bundle" (the ones the export came with).
     """
-    report = VerifyReport()
+    report = VerifyReport(keys=keys_from, key_ids=[str(kid) for kid in _trusted_keys(jwks)])
     # A seal line that is no seal at all is reported, not allowed to stop the audit.
     seals_ok = [d for d in seal_docs if isinstance(d, dict) and isinstance(d.get("sequence"), int)]
     for _ in range(len(seal_docs) - len(seals_ok)):

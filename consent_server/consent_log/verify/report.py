@@ -37,6 +37,10 @@ class VerifyReport:
     # export, a bundle of format 1) or its signature does not hold.
     manifest_kid: str | None = None
     exported_at: str | None = None  # from a bundle's manifest
+    # Whose public keys checked the signatures: "pinned" (the auditor's own, --jwks) or
+    # "bundle" (the ones inside the bundle, which whoever rewrote it could have replaced).
+    keys: str = "pinned"
+    key_ids: list[str] = field(default_factory=list)  # the kids of those keys
     workers: int = 0  # worker processes that did the work (0: this process alone)
 
     @property
@@ -58,6 +62,8 @@ class VerifyReport:
             "unsealed": self.unsealed,
             "manifest_signed_by": self.manifest_kid if self.bundle else None,
             "exported_at": self.exported_at,
+            "keys": self.keys,
+            "key_ids": self.key_ids,
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -97,6 +103,15 @@ class VerifyReport:
                 "The manifest is not signed: compare the last seal with the latest one the "
                 "server publishes to be sure nothing was cut off the end."
             )
+        kids = ", ".join(self.key_ids) or "none usable"
+        if self.keys == "bundle":
+            lines.append(
+                f"Signatures were checked with the keys inside the bundle ({kids}), which prove "
+                "nothing against whoever could rewrite it: pass the server's keys with --jwks "
+                "(its /.well-known/jwks.json fetched over TLS, or from your own records)."
+            )
+        else:
+            lines.append(f"Signatures were checked with the pinned keys (--jwks: {kids}).")
         if not self.ok:
             lines.append("FAILED: the export was altered.")
         elif self.unsealed:

@@ -48,6 +48,8 @@ export function choose(grants, method) {
     language: cfg.language,
     page_url: location.href.split(/[?#]/)[0],
     gpc: !!navigator.globalPrivacyControl,
+    // One per event and kept with it in the queue: a resend gets the receipt stored first.
+    client_nonce: uuid4(),
   });
   hide();
   emit("consent", consent);
