@@ -68,8 +68,8 @@ REVISION_FIELDS = (
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
-# A --resolve host pattern: a host name in which "*" may stand for any part (as in Chromium's
-# host-resolver rules). Spaces and commas would smuggle extra rules into Chromium's flag.
+# A --resolve host pattern: a host name in which "*" may stand for any part (fnmatch, as
+# Chromium's host-resolver rules read them); the scan's network guard resolves with it.
 RESOLVE_HOST_RE = r"^[A-Za-z0-9*]([A-Za-z0-9*.-]{0,252})$"
 
 

@@ -29,6 +29,7 @@ from declaration.loader import read_declaration
 from tests.support.apps import EXAMPLE, make_app, release, reset_database
 from tests.support.consent import CONSENTS, consent_body
 from tests.support.live import LiveServer
+from tests.support.log import ReceiptsLock
 
 COMMIT_TIMEOUT = 1.0
 
@@ -137,28 +138,6 @@ def test_concurrent_posts_of_one_nonce_store_one_receipt(nonce_app: Flask):
 # -- a database that stalls ----------------------------------------------------------------------
 
 
-class TableLock:
-    """Another connection holding the receipts table's write lock until released."""
-
-    def __init__(self, app: Flask) -> None:
-        self.engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        self.conn = self.engine.connect()
-        if self.engine.dialect.name == "sqlite":
-            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            self.conn.begin()
-            self.conn.exec_driver_sql("LOCK TABLE consent_receipts IN EXCLUSIVE MODE")
-
-    def release(self) -> None:
-        """Let the commits through."""
-        if self.engine.dialect.name == "sqlite":
-            self.conn.exec_driver_sql("ROLLBACK")
-        else:
-            self.conn.rollback()
-        self.conn.close()
-        self.engine.dispose()
-
-
 def _post(port: int, body: dict[str, Any]) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -191,7 +170,7 @@ class Poster(threading.Thread):
 def test_the_leader_gives_up_within_the_timeout_when_the_table_is_locked(short_app: Flask):
     writer = short_app.extensions["receipt_writer"]
     with LiveServer(short_app) as server:
-        lock = TableLock(short_app)
+        lock = ReceiptsLock(short_app)
         try:
             posters = [
                 Poster(server.port, consent_body(client_nonce=str(uuid.uuid4()))) for _ in range(4)
@@ -226,7 +205,7 @@ def test_the_leader_gives_up_within_the_timeout_when_the_table_is_locked(short_a
 def test_a_receipt_stored_after_its_503_is_the_one_its_retry_gets(short_app: Flask):
     writer = short_app.extensions["receipt_writer"]
     with LiveServer(short_app) as server:
-        lock = TableLock(short_app)
+        lock = ReceiptsLock(short_app)
         released = False
         try:
             first = Poster(server.port, consent_body(client_nonce=str(uuid.uuid4())))

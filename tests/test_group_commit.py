@@ -18,6 +18,7 @@ from consent_server.consent_log.receipts import RECEIPT_COLUMNS
 from consent_server.consent_log.writer import CommitTimeout, GroupCommit
 from consent_server.extensions import db
 from consent_server.sites.models import SiteRevision
+from tests.support.log import ReceiptsLock
 
 
 @pytest.fixture
@@ -45,27 +46,6 @@ def _row(app: Flask, **changes: Any) -> dict[str, Any]:
     }
     row.update(changes)
     return row
-
-
-class WriteBlocker:
-    """Another connection holding the table's write lock, so that commits queue up behind it."""
-
-    def __init__(self, app: Flask) -> None:
-        self.engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        self.conn = self.engine.connect()
-        if self.engine.dialect.name == "sqlite":
-            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            self.conn.begin()
-            self.conn.exec_driver_sql("LOCK TABLE consent_receipts IN EXCLUSIVE MODE")
-
-    def release(self) -> None:
-        """Let the queued commits through."""
-        self.conn.rollback() if self.engine.dialect.name != "sqlite" else self.conn.exec_driver_sql(
-            "ROLLBACK"
-        )
-        self.conn.close()
-        self.engine.dispose()
 
 
 def _submit_in_threads(
@@ -109,7 +89,7 @@ def stored(app: Flask) -> set[str]:
 
 def test_rows_queued_behind_a_commit_share_the_next_one(app: Flask, writer: GroupCommit):
     rows = [_row(app) for _ in range(12)]
-    blocker = WriteBlocker(app)
+    blocker = ReceiptsLock(app)
     threads, outcome = _submit_in_threads(writer, rows)
     before = writer.batches
     assert not outcome, "nothing may be acknowledged while its commit is blocked"
@@ -134,7 +114,7 @@ def test_rows_queued_behind_a_commit_share_the_next_one(app: Flask, writer: Grou
 def test_a_bad_row_fails_alone_and_the_rest_of_its_batch_is_stored(app: Flask, writer: GroupCommit):
     good = [_row(app) for _ in range(5)]
     duplicate = _row(app, receipt_id=good[2]["receipt_id"])  # receipt ids are unique
-    blocker = WriteBlocker(app)
+    blocker = ReceiptsLock(app)
     threads, outcome = _submit_in_threads(writer, [*good[:1], duplicate, *good[1:]])
     blocker.release()
     for thread in threads:
@@ -150,7 +130,7 @@ def test_a_wait_that_runs_out_is_a_timeout_and_the_row_is_still_committed_once(
 ):
     writer.timeout = 0.3
     rows = [_row(app) for _ in range(3)]
-    blocker = WriteBlocker(app)
+    blocker = ReceiptsLock(app)
     threads, outcome = _submit_in_threads(writer, rows)
     for thread in threads[1:]:
         thread.join(30)

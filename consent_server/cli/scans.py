@@ -244,7 +244,7 @@ def scans_purge(older_than: str | None, older_than_days: float | None, dry_run: 
 @click.argument("site")
 @with_appcontext
 def scans_webhook_secret(site: str) -> None:
-    """Print the secret SITE's webhook receiver checks X-Consent-Signature with."""
+    """Print the secret SITE's webhook receiver checks `webhook-signature` with."""
     from consent_server.scans.alerts import webhook_secret
     from consent_server.sites.service import SiteNotFound, get_site
 

@@ -205,3 +205,25 @@ def seal_rows(app: Flask) -> list[Seal]:
 def leaves_by_seal(app: Flask) -> dict[int, list[str]]:
     """Receipt ids in each seal's signed leaf list, by sequence."""
     return {s.sequence: [rid for rid, _ in unpack_leaves(s.leaves)] for s in seal_rows(app)}
+
+
+class ReceiptsLock:
+    """Another connection holding the receipts table's write lock, so commits queue behind it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        self.conn = self.engine.connect()
+        if self.engine.dialect.name == "sqlite":
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            self.conn.begin()
+            self.conn.exec_driver_sql("LOCK TABLE consent_receipts IN EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        """Let the commits through."""
+        if self.engine.dialect.name == "sqlite":
+            self.conn.exec_driver_sql("ROLLBACK")
+        else:
+            self.conn.rollback()
+        self.conn.close()
+        self.engine.dispose()
