@@ -84,6 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consent_server.api import consents, ops, scans, sites  # noqa: F401
     from consent_server.api.blueprints import admin, public
     from consent_server.banner import bp as banner_bp
+    from consent_server.console import init_console
     from consent_server.demo import bp as demo_bp
 
     rest_api.register_blueprint(public)
@@ -92,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     rest_api.register_blueprint(scans.blp)
     app.register_blueprint(demo_bp)
     app.register_blueprint(banner_bp)
+    init_console(app)
     _register_error_handlers(app)
 
     from consent_server.cli import register_commands

@@ -107,3 +107,23 @@ class DefaultConfig:
     SMTP_STARTTLS = False
     SMTP_TIMEOUT = 20.0
     REPORT_LINK_DAYS = 30
+
+    # -- the privacy officer's console under /admin/ (docs/console.md) ------------------------
+    # Signs the console's session cookie; when unset, a random key is made once in KEYS_DIR.
+    SECRET_KEY: str | None = None
+    # Off only for plain-HTTP development: the session cookie is then sent without TLS.
+    CONSOLE_SECURE_COOKIE = True
+    # A session ends after this long without a request, and this long after sign-in at most.
+    CONSOLE_IDLE_MINUTES = 30.0
+    CONSOLE_MAX_HOURS = 12.0
+    # OpenID Connect sign-in, on when the issuer is set (its /.well-known/openid-configuration).
+    CONSOLE_OIDC_ISSUER: str | None = None
+    CONSOLE_OIDC_CLIENT_ID: str | None = None
+    CONSOLE_OIDC_CLIENT_SECRET: str | None = None
+    CONSOLE_OIDC_SCOPE = "openid email profile"
+    CONSOLE_OIDC_EMAIL_CLAIM = "email"
+    CONSOLE_OIDC_GROUPS_CLAIM = "groups"
+    # Who may sign in, with which role and site (None: all sites), by e-mail or by group:
+    #   {"dpo@example.se": {"role": "auditor", "site": "demo-shop"}}
+    CONSOLE_OIDC_USERS: dict[str, dict[str, Any]] = {}
+    CONSOLE_OIDC_GROUPS: dict[str, dict[str, Any]] = {}

@@ -69,9 +69,12 @@ def scan(
         raise ScanError("no page could be loaded: " + "; ".join(dict.fromkeys(reasons)))
     from scanner.analyze import Analysis
     from scanner.policy import policy_findings
+    from scanner.trackers import request_findings, third_party_requests
 
     analysis = Analysis(config.url, phases, declaration, knowledge).run()
     extra = policy_findings(statement, analysis.cookies.values()) if statement else []
+    requests, omitted = third_party_requests(config.url, phases, knowledge)
+    extra += request_findings(requests)
     return build_report(
         config,
         phases,
@@ -82,6 +85,8 @@ def scan(
         policy=statement.to_dict() if statement else None,
         blocked=guard.blocked,
         sandboxed=sandboxed,
+        requests=requests,
+        requests_omitted=omitted,
     )
 
 

@@ -128,6 +128,17 @@ def scan_parser() -> argparse.ArgumentParser:
     k.add_argument("--knowledge", metavar="FILE", help="Open Cookie Database CSV to add")
     add_json_option(k, "the report")
     k.add_argument("--html", metavar="FILE", help="write the HTML report")
+    k.add_argument(
+        "--lang",
+        choices=["sv", "en"],
+        default="en",
+        help="language of the HTML report's headings and texts (default en)",
+    )
+    k.add_argument(
+        "--no-screenshots",
+        action="store_true",
+        help="no screenshot of the start page per phase in the reports",
+    )
     k.add_argument("--fail-on", choices=SEVERITIES, default="high")
     k.add_argument("--quiet", action="store_true", help="no progress display")
     _usage_requires(p, "url")
@@ -222,6 +233,7 @@ def run_scan(argv: list[str]) -> int:
             insecure=args.insecure,
             allow_private=args.allow_private,
             use_sitemap=not args.no_sitemap,
+            screenshots=not args.no_screenshots,
             locale=args.locale,
             fail_on=args.fail_on,
         )
@@ -257,7 +269,7 @@ def run_scan(argv: list[str]) -> int:
         if args.html:
             from scanner.report.html import render_html
 
-            Path(args.html).write_text(render_html(report), encoding="utf-8")
+            Path(args.html).write_text(render_html(report, lang=args.lang), encoding="utf-8")
     except OSError as exc:
         print(f"cookie-scan: cannot write the report: {exc}", file=sys.stderr)
         return 2

@@ -63,6 +63,8 @@ class ScanConfig:
     # Chromium's sandbox: None = on unless the process runs as root (see engines.base).
     sandbox: bool | None = None
     use_sitemap: bool = True
+    # One screenshot of the start page per phase in the report (docs/scan-report.md).
+    screenshots: bool = True
     locale: str = "sv-SE"
     fail_on: str = "high"
 

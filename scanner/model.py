@@ -63,6 +63,28 @@ class StorageItem:
 
 
 @dataclass
+class RequestEvent:
+    """One request a page made (a script, a pixel, a beacon, a fetch), as an engine saw it."""
+
+    url: str
+    type: str  # the browser's resource type, lower case: image, script, ping, fetch, xhr...
+    page_url: str  # top-level page being visited
+    frame_url: str  # document that made the request, where the engine knows it
+    at: float = 0.0  # monotonic seconds when the engine saw it
+
+
+@dataclass
+class Screenshot:
+    """The visible part of a page, as an image."""
+
+    media_type: str  # image/jpeg or image/png
+    data: bytes
+    width: int
+    height: int
+    page_url: str
+
+
+@dataclass
 class PageVisit:
     """One page load in one phase, with everything seen during it."""
 
@@ -73,6 +95,7 @@ class PageVisit:
     events: list[CookieEvent] = field(default_factory=list)
     jar: list[StoredCookie] = field(default_factory=list)
     storage: list[StorageItem] = field(default_factory=list)
+    requests: list[RequestEvent] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
     error: str | None = None
@@ -102,6 +125,8 @@ class PhaseResult:
     storage_before_action: list[str] = field(default_factory=list)
     action_at: float | None = None
     error: str | None = None
+    # The start page as a person saw it: the banner before consent, the page after the click.
+    screenshot: Screenshot | None = None
 
 
 @dataclass

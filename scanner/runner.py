@@ -65,8 +65,11 @@ class PhaseRunner:
             maps.extend(nested)
         return found
 
-    def crawl(self, profile: Profile, result: PhaseResult) -> None:
-        """Breadth-first over same-site links and sitemap pages, within the limits."""
+    def crawl(self, profile: Profile, result: PhaseResult, *, screenshot: bool = False) -> None:
+        """Breadth-first over same-site links and sitemap pages, within the limits.
+
+        `screenshot`: take the phase's screenshot on the start page, before leaving it.
+        """
         queue: deque[tuple[str, int]] = deque([(self.start, 0)])
         seen = {self.start}
         first = True
@@ -81,6 +84,8 @@ class PhaseRunner:
                 seen.add(final)
             if first:
                 first = False
+                if screenshot:
+                    result.screenshot = profile.screenshot()  # the banner, as a visitor sees it
                 base = visit.final_url if crawlable(visit.final_url, self.start) else self.start
                 for page in self._sitemap_urls(profile, base):
                     if page not in seen:
@@ -118,7 +123,7 @@ class PhaseRunner:
         profile = None
         try:
             profile = self._profile("pre-consent")
-            self.crawl(profile, result)
+            self.crawl(profile, result, screenshot=self.config.screenshots)
             self.pages = [v.url for v in result.pages]
         except ScanError as exc:
             result.error = str(exc)
@@ -149,6 +154,8 @@ class PhaseRunner:
             self.progress("banner", phase=phase, banner=result.banner)
             profile.settle()
             profile.drain_into(visit)
+            if self.config.screenshots:
+                result.screenshot = profile.screenshot()  # the page once the banner was answered
             visit.storage = [*visit.storage]
             result.pages.append(visit)
             if "pre-consent" in self.config.phases:

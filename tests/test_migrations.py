@@ -30,6 +30,8 @@ TABLES = {
     "scan_items",
     "scan_findings",
     "cookie_policies",
+    "consent_stats_daily",
+    "finding_waivers",
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import EXCLUDE, ValidationError
 
 from consent_server.api.blueprints import BEARER
 from consent_server.api.common import StrictJsonParser, require_token, shown
+from consent_server.scans import waivers
 from consent_server.scans.alerts import check_report_link
 from consent_server.scans.models import Scan
 from consent_server.scans.proposals import propose_declaration
@@ -37,6 +38,10 @@ from consent_server.scans.schemas import (
     ScanListSchema,
     ScanSchema,
     ScanSummarySchema,
+    WaiverListSchema,
+    WaiverRequestSchema,
+    WaiverRevokeQuerySchema,
+    WaiverSchema,
 )
 from consent_server.sites import service as sites
 from consent_server.sites import tokens
@@ -206,3 +211,98 @@ class ProposedDeclaration(MethodView):
         response = Response(text, mimetype="application/yaml")
         response.headers["Content-Disposition"] = f'inline; filename="scan-{scan_id}-proposed.yaml"'
         return response
+
+
+# -- waivers and acknowledgements ------------------------------------------------------------
+
+
+def _fingerprint(value: str) -> str:
+    try:
+        return waivers.valid_fingerprint(value)
+    except waivers.WaiverError as exc:
+        abort(422, message=str(exc), errors={"path": {"fingerprint": [str(exc)]}})
+
+
+def _actor(user: str | None) -> str:
+    """Who acts: the console user named in the request, else the token itself."""
+    if user is None:
+        return sites.token_actor(g.token.id)
+    try:
+        return waivers.console_actor(user) + " via " + sites.token_actor(g.token.id)
+    except waivers.WaiverError as exc:
+        abort(422, message=str(exc), errors={"json": {"user": [str(exc)]}})
+
+
+@blp.route("/sites/<string:site>/findings/<string:fingerprint>/waivers")
+class FindingWaivers(MethodView):
+    """Acknowledge or waive a finding of the site (by its fingerprint)."""
+
+    @blp.doc(security=BEARER)
+    @blp.alt_response(404, description="The site has no finding with this fingerprint.")
+    @require_token("admin")
+    @blp.arguments(WaiverRequestSchema)
+    @blp.response(201, WaiverSchema)
+    def post(self, body: dict[str, Any], site: str, fingerprint: str) -> waivers.WaiverState:
+        """Record an acknowledgement or waiver until `expires_at` (at most a year ahead)."""
+        _site(site)
+        fingerprint = _fingerprint(fingerprint)
+        try:
+            row = waivers.create_waiver(
+                site,
+                fingerprint,
+                body["kind"],
+                body["reason"],
+                body["expires_at"],
+                _actor(body.get("user")),
+                token_id=g.token.id,
+            )
+        except waivers.WaiverError as exc:
+            abort(422, message=str(exc))
+        except waivers.FindingNotFound:
+            abort(404, message=f"Site {site!r} has no finding {fingerprint}.")
+        return waivers.WaiverState(row, "active", None)
+
+
+@blp.route("/sites/<string:site>/findings/<string:fingerprint>/waivers/<int:waiver_id>")
+class FindingWaiver(MethodView):
+    """One waiver or acknowledgement."""
+
+    @blp.doc(security=BEARER)
+    @blp.alt_response(409, description="The waiver has already expired or been revoked.")
+    @require_token("admin")
+    @blp.arguments(WaiverRevokeQuerySchema, location="query")
+    @blp.response(200, WaiverSchema)
+    def delete(
+        self, query: dict[str, Any], site: str, fingerprint: str, waiver_id: int
+    ) -> waivers.WaiverState:
+        """Revoke it: a revocation row is added (the waiver's own row stays unchanged)."""
+        _site(site)
+        fingerprint = _fingerprint(fingerprint)
+        try:
+            row = waivers.revoke_waiver(
+                site,
+                waiver_id,
+                _actor(query.get("user")),
+                fingerprint=fingerprint,
+                reason=query.get("reason"),
+                token_id=g.token.id,
+            )
+        except waivers.WaiverError as exc:
+            abort(422, message=str(exc))
+        except waivers.WaiverNotFound:
+            abort(404, message=f"Site {site!r} has no waiver {waiver_id} of {fingerprint}.")
+        except waivers.WaiverNotActive as exc:
+            abort(409, message=str(exc))
+        return waivers.WaiverState(row, "revocation", None)
+
+
+@blp.route("/sites/<string:site>/waivers")
+class SiteWaivers(MethodView):
+    """A site's waiver history."""
+
+    @blp.doc(security=BEARER)
+    @require_token("auditor")
+    @blp.response(200, WaiverListSchema)
+    def get(self, site: str) -> dict[str, Any]:
+        """Every acknowledgement, waiver and revocation, newest first, with its state now."""
+        return waivers.waiver_history(_site(site).key)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import abort
+from marshmallow import Schema, fields
 
 from consent_server.api.blueprints import BEARER, admin, public, site_or_404
 from consent_server.api.common import require_token, shown
+from consent_server.clock import as_utc
 from consent_server.sites import service as sites
 from consent_server.sites.banner_config import choose_language, render_config
 from consent_server.sites.cookie_policy import (
@@ -156,5 +160,74 @@ class SiteResource(MethodView):
                 message=f"The declaration is for site {decl.site!r}, not {shown(site)}.",
                 errors={"json": {"site": [f"Must be {shown(site)}, the site in the URL."]}},
             )
-        result = sites.apply_declaration(decl)
+        result = sites.apply_declaration(decl, applied_by=sites.token_actor(g.token.id))
         return result.__dict__, 201 if result.created else 200
+
+
+class RevisionSchema(Schema):
+    """One revision of a site's declaration, as listed."""
+
+    number = fields.Integer()
+    hash = fields.String(attribute="content_hash")
+    created_at = fields.Function(lambda r: as_utc(r.created_at).isoformat())
+    applied_by = fields.String(
+        allow_none=True,
+        metadata={"description": '"token:<prefix> <label>", "cli" or "console:<user>"'},
+    )
+
+
+class RevisionListSchema(Schema):
+    """A site's revisions, newest first."""
+
+    site = fields.String()
+    revisions = fields.List(fields.Nested(RevisionSchema))
+
+
+class _EntriesDiffSchema(Schema):
+    added = fields.List(fields.Dict())
+    removed = fields.List(fields.Dict())
+    changed = fields.List(fields.Dict(), metadata={"description": "{key, fields: {f: {from, to}}}"})
+
+
+class RevisionDiffSchema(Schema):
+    """What changed between two revisions: structured, and as a unified diff of the YAML."""
+
+    site = fields.String()
+    from_ = fields.Dict(data_key="from", attribute="from")
+    to = fields.Dict()
+    categories = fields.Nested(_EntriesDiffSchema)
+    cookies = fields.Nested(_EntriesDiffSchema)
+    texts = fields.Dict(metadata={"description": "language -> {field: {from, to}}"})
+    fields_ = fields.Dict(
+        data_key="fields", attribute="fields", metadata={"description": "field -> {from, to}"}
+    )
+    unified = fields.String()
+
+
+@admin.route("/sites/<string:site>/revisions")
+class Revisions(MethodView):
+    """A site's declaration revisions."""
+
+    @admin.doc(security=BEARER)
+    @admin.response(200, RevisionListSchema)
+    @require_token("auditor")
+    def get(self, site: str) -> dict[str, Any]:
+        """Every revision, newest first: number, content hash, when and by whom it was applied."""
+        existing_site(site)
+        return {"site": site, "revisions": sites.list_revisions(site)}
+
+
+@admin.route("/sites/<string:site>/revisions/<int:a>/diff/<int:b>")
+class RevisionDiff(MethodView):
+    """The differences between two revisions."""
+
+    @admin.doc(security=BEARER)
+    @admin.response(200, RevisionDiffSchema)
+    @require_token("auditor")
+    def get(self, site: str, a: int, b: int) -> dict[str, Any]:
+        """Categories, cookies, texts and other fields added, removed or changed from a to b."""
+        existing_site(site)
+        try:
+            return sites.revision_diff(site, a, b)
+        except sites.RevisionNotFound as exc:
+            abort(404, message=f"Site {shown(site)} has no revision {exc.args[0]}.")

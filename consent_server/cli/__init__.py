@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 def register_commands(app: Flask) -> None:
     """Attach every area's command group to the app's CLI (called by create_app)."""
-    from consent_server.cli.consent_log import keys, log
+    from consent_server.cli.consent_log import keys, log, stats
     from consent_server.cli.scans import scans, scheduler
     from consent_server.cli.sites import sites, tokens
 
-    for group in (sites, tokens, keys, log, scans, scheduler):
+    for group in (sites, tokens, keys, log, stats, scans, scheduler):
         app.cli.add_command(group)
 
 

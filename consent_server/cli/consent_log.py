@@ -145,3 +145,90 @@ def log_purge(older_than: str, site: str | None, dry_run: bool) -> None:
         fail(str(exc))
     count = purge_receipts(age, site, dry_run=dry_run)
     click.echo(f"{'would purge' if dry_run else 'purged'} {count} receipts older than {older_than}")
+
+
+# -- stats -----------------------------------------------------------------------------------
+
+
+class _StatsGroup(click.Group):
+    """`stats SITE ...` shows a site's statistics; `stats rebuild` recomputes them."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_StatsGroup)
+def stats() -> None:
+    """Consent statistics: `stats SITE [--since] [--until] [--json [FILE]]`, `stats rebuild`."""
+
+
+@stats.command("show")
+@click.argument("site")
+@click.option("--since", help="ISO-8601 date or time (UTC when no offset).")
+@click.option("--until", help="ISO-8601 date or time, exclusive.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Also write CSV here.")
+@json_option("the statistics")
+@with_appcontext
+def stats_show(
+    site: str, since: str | None, until: str | None, csv_file: str | None, json_target: str | None
+) -> None:
+    """A site's statistics: totals, shares, opt-in rates, per day, revision and language."""
+    from consent_server.consent_log.stats import console_csv, console_stats
+    from consent_server.sites.service import SiteNotFound, get_site
+
+    try:
+        get_site(site)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    start, end = parse_time(since), parse_time(until)
+    if start is not None and end is not None and start >= end:
+        fail("--since must be before --until.")
+    report = console_stats(site, start, end)
+    if csv_file:
+        try:
+            with open(csv_file, "w", encoding="utf-8", newline="") as fh:
+                fh.write(console_csv(report))
+        except OSError as exc:
+            fail(f"Cannot write {csv_file}: {exc.strerror or exc}.")
+    if json_target:
+        write_json(report, json_target)
+        if to_stdout(json_target):
+            return
+    totals = report["totals"]
+    click.echo(f"{site}: {totals['total']} receipts")
+    if not totals["total"]:
+        return
+    shares = ", ".join(f"{m} {v:.1%}" for m, v in totals["shares"].items() if v)
+    click.echo(f"  methods: {shares}; GPC {totals['gpc_share']:.1%}")
+    rates = ", ".join(f"{c} {v:.1%}" for c, v in totals["opt_in_rate"].items())
+    click.echo(f"  opt-in: {rates}")
+    for day in report["days"]:
+        click.echo(
+            f"  {day['date']}  {day['total']:>8}  accept {day['shares']['accept_all']:.1%}"
+            f"  reject {day['shares']['reject_all']:.1%}  custom {day['shares']['custom']:.1%}"
+        )
+
+
+@stats.command("rebuild")
+@click.option("--site", help="One site only (default: every site).")
+@with_appcontext
+def stats_rebuild(site: str | None) -> None:
+    """Recompute the daily statistics from the sealed receipts (backfill)."""
+    from sqlalchemy import select
+
+    from consent_server.consent_log.stats import rebuild_stats
+    from consent_server.extensions import db
+    from consent_server.sites.models import Site
+    from consent_server.sites.service import SiteNotFound, get_site
+
+    if site:
+        try:
+            get_site(site)
+        except SiteNotFound:
+            fail(f"Unknown site {site!r}.")
+    keys = [site] if site else list(db.session.scalars(select(Site.key).order_by(Site.key)))
+    db.session.rollback()
+    for key in keys:
+        click.echo(f"{key}: {rebuild_stats(key)} daily rows")

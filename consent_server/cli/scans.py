@@ -17,7 +17,7 @@ from declaration.durations import parse_duration
 
 @click.group()
 def scans() -> None:
-    """Scans of sites: run, list, show, diff, propose, purge."""
+    """Scans of sites: run, list, show, diff, propose, waive, purge."""
 
 
 def _scan_or_fail(scan_id: int):  # type: ignore[no-untyped-def]
@@ -148,7 +148,17 @@ def scans_show(scan_id: int, json_target: str | None, html: str | None) -> None:
             f"  alert {doc['alert']['state']}: {orjson.dumps(doc['alert']['result']).decode()}"
         )
     for f in doc["findings"]:
-        click.echo(f"  [{f['severity']}] {f['type']}: {f['message']}")
+        click.echo(f"  [{f['severity']}] {f['type']}: {f['message']}" + _waiver_note(f["waiver"]))
+
+
+def _waiver_note(waiver: dict | None) -> str:
+    """How `scans show` marks a finding with an active waiver or acknowledgement."""
+    if not waiver:
+        return ""
+    what = "waived" if waiver["kind"] == "waive" else "acknowledged"
+    until = dt.datetime.fromisoformat(waiver["expires_at"])
+    reason = " ".join(waiver["reason"].split())[:80]
+    return f"  ({what} until {until:%Y-%m-%d %H:%M} UTC by {waiver['by']}: {reason})"
 
 
 @scans.command("diff")
@@ -180,6 +190,106 @@ def scans_diff(scan_id: int, json_target: str | None) -> None:
     ):
         for f in items:
             click.echo(f"{label} [{f['severity']}] {f['message']}")
+
+
+@scans.command("waive")
+@click.argument("site")
+@click.argument("fingerprint")
+@click.option("--reason", required=True, help="Why (kept in the audit history).")
+@click.option(
+    "--until",
+    "until",
+    required=True,
+    metavar="DATE",
+    help="ISO-8601 date or time it ends (UTC unless given), at most a year ahead.",
+)
+@click.option(
+    "--acknowledge", is_flag=True, help="Acknowledge (being fixed) instead of waive (accepted)."
+)
+@with_appcontext
+def scans_waive(site: str, fingerprint: str, reason: str, until: str, acknowledge: bool) -> None:
+    """Waive (or acknowledge) SITE's finding FINGERPRINT: shown in scans, left out of alerts."""
+    from consent_server.cli.common import parse_time
+    from consent_server.scans import waivers
+    from consent_server.sites.service import SiteNotFound
+
+    try:
+        row = waivers.create_waiver(
+            site,
+            fingerprint,
+            "acknowledge" if acknowledge else "waive",
+            reason,
+            parse_time(until),  # type: ignore[arg-type]
+            "cli",
+        )
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    except waivers.WaiverError as exc:
+        fail(str(exc))
+    except waivers.FindingNotFound:
+        fail(f"Site {site!r} has no finding {fingerprint}.")
+    until_utc = row.expires_at.astimezone(dt.UTC)
+    click.echo(
+        f"waiver {row.id}: {row.action} {row.fingerprint} until {until_utc:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@scans.command("unwaive")
+@click.argument("site")
+@click.argument("waiver_id", type=click.IntRange(1))
+@click.option("--reason", default="", help="Why it ends early.")
+@with_appcontext
+def scans_unwaive(site: str, waiver_id: int, reason: str) -> None:
+    """Revoke SITE's waiver WAIVER_ID (a revocation is recorded; the history stays)."""
+    from consent_server.scans import waivers
+    from consent_server.sites.service import SiteNotFound
+
+    try:
+        row = waivers.revoke_waiver(site, waiver_id, "cli", reason=reason)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    except waivers.WaiverError as exc:
+        fail(str(exc))
+    except waivers.WaiverNotFound:
+        fail(f"Site {site!r} has no waiver {waiver_id}.")
+    except waivers.WaiverNotActive as exc:
+        fail(str(exc), 1)
+    click.echo(f"waiver {waiver_id} revoked ({row.id})")
+
+
+@scans.command("waivers")
+@click.argument("site")
+@json_option("the history as a JSON array")
+@with_appcontext
+def scans_waivers(site: str, json_target: str | None) -> None:
+    """SITE's waivers, acknowledgements and revocations, newest first, with their state."""
+    from consent_server.scans.schemas import WaiverListSchema
+    from consent_server.scans.waivers import waiver_history
+    from consent_server.sites.service import SiteNotFound
+
+    try:
+        history = WaiverListSchema().dump(waiver_history(site))["waivers"]
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    if json_target:
+        write_json(history, json_target)
+        if to_stdout(json_target):
+            return
+    if not history:
+        click.echo(f"No waivers for {site}: consent-server scans waive SITE FINGERPRINT ...")
+    for w in history:
+        when = dt.datetime.fromisoformat(w["created_at"])
+        if w["kind"] == "revoke":
+            what = f"revokes {w['revokes']}"
+        else:
+            until = dt.datetime.fromisoformat(w["expires_at"])
+            what = f"{w['kind']:<11} {w['state']:<8} until {until:%Y-%m-%d %H:%M}"
+        about = f"  [{w['finding']['severity']}] {w['finding']['type']}" if w["finding"] else ""
+        click.echo(
+            f"{w['id']:>5} {when:%Y-%m-%d %H:%M} {what} {w['fingerprint'][:12]} by {w['by']}{about}"
+        )
+        if w["reason"]:
+            click.echo(f"      {' '.join(w['reason'].split())[:200]}")
 
 
 @scans.command("propose")

@@ -38,7 +38,7 @@ def sites_apply(files: tuple[str, ...]) -> None:
         except DeclarationError as exc:
             fail(str(exc))
     for decl in decls:
-        res = apply_declaration(decl)
+        res = apply_declaration(decl, applied_by="cli")
         if res.created:
             what = f"created, revision {res.revision}"
         elif res.new_revision:
@@ -108,6 +108,64 @@ def sites_show(site: str) -> None:
     except SiteNotFound:
         fail(f"Unknown site {site!r}.")
     click.echo(orjson.dumps(describe_site(row), option=orjson.OPT_INDENT_2).decode())
+
+
+@sites.command("revisions")
+@click.argument("site")
+@json_option("the revisions as a JSON array")
+@with_appcontext
+def sites_revisions(site: str, json_target: str | None) -> None:
+    """List SITE's declaration revisions, newest first: when and by whom each was applied."""
+    from consent_server.clock import as_utc
+    from consent_server.sites.service import SiteNotFound, list_revisions
+
+    try:
+        rows = list_revisions(site)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    if json_target:
+        write_json(
+            [
+                {
+                    "number": r.number,
+                    "hash": r.content_hash,
+                    "created_at": as_utc(r.created_at),
+                    "applied_by": r.applied_by,
+                }
+                for r in rows
+            ],
+            json_target,
+        )
+        if to_stdout(json_target):
+            return
+    for r in rows:
+        click.echo(
+            f"rev {r.number:<4} {as_utc(r.created_at):%Y-%m-%d %H:%M} UTC  "
+            f"{r.content_hash[:12]}  {r.applied_by or '-'}"
+        )
+
+
+@sites.command("diff")
+@click.argument("site")
+@click.argument("a", type=click.IntRange(1))
+@click.argument("b", type=click.IntRange(1))
+@json_option("the structured differences as JSON")
+@with_appcontext
+def sites_diff(site: str, a: int, b: int, json_target: str | None) -> None:
+    """What changed in SITE's declaration from revision A to revision B (a unified diff)."""
+    from consent_server.sites.service import RevisionNotFound, SiteNotFound, revision_diff
+
+    try:
+        diff = revision_diff(site, a, b)
+    except SiteNotFound:
+        fail(f"Unknown site {site!r}.")
+    except RevisionNotFound as exc:
+        fail(f"Site {site!r} has no revision {exc.args[0]}.")
+    if json_target:
+        write_json(diff, json_target)
+        if to_stdout(json_target):
+            return
+    click.echo(diff["unified"] or f"revisions {a} and {b} have the same content\n", nl=False)
 
 
 @sites.command("policy")

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -77,3 +78,25 @@ class Seal(db.Model):
     sealed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     first_recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     last_recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentStatsDaily(db.Model):
+    """Counts of one site's receipts per UTC day, revision and language, added when sealed."""
+
+    __tablename__ = "consent_stats_daily"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The record's language; "" when unknown (a purged record counted by `stats rebuild`).
+    language: Mapped[str] = mapped_column(String(35), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    method_accept_all: Mapped[int] = mapped_column(Integer, default=0)
+    method_reject_all: Mapped[int] = mapped_column(Integer, default=0)
+    method_custom: Mapped[int] = mapped_column(Integer, default=0)
+    method_withdraw: Mapped[int] = mapped_column(Integer, default=0)
+    method_gpc: Mapped[int] = mapped_column(Integer, default=0)
+    # Receipts whose record says the browser sent Global Privacy Control (any method).
+    gpc_signal: Mapped[int] = mapped_column(Integer, default=0)
+    # {category: receipts granting it}
+    granted: Mapped[dict[str, int]] = mapped_column(JSON)

@@ -23,6 +23,7 @@ from consent_server.consent_log.merkle import (
 )
 from consent_server.consent_log.models import ConsentReceipt, Seal
 from consent_server.consent_log.receipts import isoformat
+from consent_server.consent_log.stats import add_sealed
 from consent_server.extensions import db
 from consent_server.sites.models import Site
 from consent_server.tx import transaction
@@ -94,6 +95,9 @@ def _seal_batch(site_key: str, limit: int) -> SealResult | None:
                 ConsentReceipt.record,
                 ConsentReceipt.record_hash,
                 ConsentReceipt.recorded_at,
+                ConsentReceipt.revision_id,
+                ConsentReceipt.method,
+                ConsentReceipt.decisions,
             )
             .where(ConsentReceipt.site_id == site.id, ConsentReceipt.seal_id.is_(None))
             .order_by(ConsentReceipt.id)
@@ -153,6 +157,9 @@ def _seal_batch(site_key: str, limit: int) -> SealResult | None:
         if done.rowcount != len(rows):
             # Only possible if the lock above did not hold: the other sealer won; retry later.
             raise SealConflict(f"site {site.key}: receipts were sealed concurrently")
+        # Each receipt is sealed once, so its counts are added once, with the seal (the
+        # statistics lag the receipts by up to SEAL_INTERVAL; consent_log/stats.py reads both).
+        add_sealed(session, site.id, rows)
     return SealResult(site.key, sequence, len(rows), root)
 
 

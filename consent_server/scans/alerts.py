@@ -47,9 +47,8 @@ from sqlalchemy import update
 from consent_server.clock import as_utc
 from consent_server.extensions import db
 from consent_server.scans.models import Scan
-from consent_server.scans.results import diff_scans
+from consent_server.scans.results import alert_findings
 from consent_server.tx import transaction
-from declaration.constants import SEVERITIES
 
 log = logging.getLogger(__name__)
 
@@ -172,17 +171,11 @@ def check_report_link(scan_id: int, expires: str | None, signature: str | None) 
 # -- the alert -------------------------------------------------------------------------------
 
 
-def _new_findings(scan: Scan) -> tuple[list[dict[str, Any]], int | None]:
-    threshold = (scan.settings or {}).get("fail_on", "high")
-    diff = diff_scans(scan)
-    rank = SEVERITIES.index(threshold)
-    new = [f for f in diff["findings"]["new"] if SEVERITIES.index(f["severity"]) >= rank]
-    return new, diff["previous"]
-
-
-def alert_payload(scan: Scan, delivery: str | None = None) -> dict[str, Any]:
-    """The webhook body: what is new, with links to the report and the diff."""
-    new, previous = _new_findings(scan)
+def alert_payload(
+    scan: Scan, delivery: str | None = None, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The webhook body: what is new (and not waived at `now`), with links to report and diff."""
+    new, previous = alert_findings(scan, now)
     settings = scan.settings or {}
     return {
         "event": EVENT,
@@ -239,8 +232,11 @@ def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
     return subject, "\n".join(lines) + "\n"
 
 
-def send_pending_alert(scan_id: int) -> dict[str, Any] | None:
-    """Send the scan's alert once, if it has one pending; record what each channel did."""
+def send_pending_alert(scan_id: int, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """Send the scan's alert once, if it has one pending; record what each channel did.
+
+    Findings waived at `now` (default: the current time) are left out.
+    """
     with transaction():
         won = db.session.execute(
             update(Scan)
@@ -254,15 +250,19 @@ def send_pending_alert(scan_id: int) -> dict[str, Any] | None:
     db.session.refresh(scan)
     alerts = (scan.settings or {}).get("alerts") or {}
     result: dict[str, Any] = {}
+    state = None
     try:
-        payload = alert_payload(scan)
+        payload = alert_payload(scan, now=now)
         result["new_findings"] = len(payload["new_findings"])
-        if alerts.get("webhook"):
+        if not payload["new_findings"]:
+            # Waived between the scan and now: an alert about nothing would only be noise.
+            state = "skipped"
+        elif alerts.get("webhook"):
             body = orjson.dumps(payload)
             result["webhook"] = deliver_webhook(
                 alerts["webhook"], body, webhook_secret(scan.site.key), payload["delivery"]
             )
-        if alerts.get("email"):
+        if state is None and alerts.get("email"):
             subject, text = alert_text(payload)
             result["email"] = send_email(alerts["email"], subject, text)
     except Exception as exc:  # never lose the record of an attempt
@@ -275,7 +275,7 @@ def send_pending_alert(scan_id: int) -> dict[str, Any] | None:
         db.session.execute(
             update(Scan)
             .where(Scan.id == scan_id)
-            .values(alert_state="sent" if ok else "failed", alert_result=result)
+            .values(alert_state=state or ("sent" if ok else "failed"), alert_result=result)
             .execution_options(synchronize_session=False)
         )
     return result

@@ -116,3 +116,25 @@ class ScanFinding(db.Model):
     phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class FindingWaiver(db.Model):
+    """One audited action on a finding: acknowledge, waive, or revoke an earlier one.
+
+    Rows are only ever added: a revocation is a new row naming the row it ends, so the
+    history of who decided what, when and why stays whole.
+    """
+
+    __tablename__ = "finding_waivers"
+    __table_args__ = (Index("ix_finding_waivers_site_fingerprint", "site_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # acknowledge, waive, revoke
+    reason: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revokes_id: Mapped[int | None] = mapped_column(ForeignKey("finding_waivers.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(300))  # token:<prefix> <label>, cli, console:<user>
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,7 +25,13 @@ from consent_server.scans.queue import (
     ScanNotFound,
     _max_attempts,
 )
-from consent_server.scans.schemas import ScanDiffSchema, ScanSchema, ScanSummarySchema
+from consent_server.scans.schemas import (
+    ScanDiffSchema,
+    ScanFindingSchema,
+    ScanSchema,
+    ScanSummarySchema,
+)
+from consent_server.scans.waivers import WaiverState, active_waivers
 from consent_server.sites.cookie_policy import refresh_cookie_policies
 from consent_server.sites.models import Site, SiteRevision
 from consent_server.sites.service import get_site
@@ -161,11 +167,8 @@ def store_result(claim: ScanClaim, report: dict[str, Any], now: dt.datetime | No
         db.session.expire(scan)
         settings = scan.settings or {}
         alerts = settings.get("alerts") or {}
-        if alerts.get("webhook") or alerts.get("email"):
-            threshold = settings.get("fail_on", "high")
-            new = diff_scans(scan)["findings"]["new"]
-            if any(_at_or_above(f["severity"], threshold) for f in new):
-                scan.alert_state = "pending"
+        if (alerts.get("webhook") or alerts.get("email")) and alert_findings(scan, now)[0]:
+            scan.alert_state = "pending"
     # The public cookie-policy page says what the latest scan saw: written now, not per request.
     refresh_cookie_policies(site_key_of(claim.scan_id))
     return True
@@ -286,23 +289,68 @@ def diff_scans(scan: Scan, previous: Scan | None = None) -> dict[str, Any]:
     return ScanDiffSchema().dump(scan_changes(scan, previous))
 
 
+def alert_findings(
+    scan: Scan, now: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The findings at or above fail_on an alert tells, JSON-ready, and the previous scan's id.
+
+    A finding is told when the previous scan did not have it, or had it under a waiver that
+    has since ended (else an expired waiver would silence it for good); never while a waiver
+    or acknowledgement is active.
+    """
+    now = now_utc(now)
+    threshold = (scan.settings or {}).get("fail_on", "high")
+    previous = previous_scan(scan)
+    waived_now = active_waivers(scan.site_id, now)
+    if previous is not None:
+        before = {f.fingerprint for f in scan_findings(previous)}
+        waived_before = active_waivers(scan.site_id, as_utc(previous.finished_at) or now)
+    else:
+        before, waived_before = set(), {}
+    told: dict[str, ScanFinding] = {}
+    for f in scan_findings(scan):
+        if not _at_or_above(f.severity, threshold) or f.fingerprint in waived_now:
+            continue
+        if f.fingerprint not in before or f.fingerprint in waived_before:
+            told.setdefault(f.fingerprint, f)
+    return ScanFindingSchema(many=True).dump(told.values()), previous.id if previous else None
+
+
+@dataclass(frozen=True)
+class WaivedFinding:
+    """A finding with the waiver or acknowledgement active for its fingerprint (or None)."""
+
+    finding: ScanFinding
+    waiver: WaiverState | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.finding, name)
+
+
 @dataclass(frozen=True)
 class ScanDetails:
     """A scan with what ScanSchema adds to its summary: revision, findings, observed items."""
 
     scan: Scan
     revision: int | None
-    findings: list[ScanFinding]
+    findings: list[WaivedFinding]
     observed: list[ScanItem]
+
+    @property
+    def waived(self) -> int:
+        """How many of the findings have an active waiver or acknowledgement."""
+        return sum(1 for f in self.findings if f.waiver is not None)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.scan, name)
 
 
-def scan_details(scan: Scan) -> ScanDetails:
-    """Everything ScanSchema shows about a scan, loaded."""
+def scan_details(scan: Scan, now: dt.datetime | None = None) -> ScanDetails:
+    """Everything ScanSchema shows about a scan, loaded; waivers as they stand at `now`."""
     rev = db.session.get(SiteRevision, scan.revision_id) if scan.revision_id else None
-    return ScanDetails(scan, rev.number if rev else None, scan_findings(scan), scan_items(scan))
+    waivers = active_waivers(scan.site_id, now)
+    findings = [WaivedFinding(f, waivers.get(f.fingerprint)) for f in scan_findings(scan)]
+    return ScanDetails(scan, rev.number if rev else None, findings, scan_items(scan))
 
 
 def scan_summary(scan: Scan) -> dict[str, Any]:
@@ -310,9 +358,9 @@ def scan_summary(scan: Scan) -> dict[str, Any]:
     return ScanSummarySchema().dump(scan)
 
 
-def scan_document(scan: Scan) -> dict[str, Any]:
+def scan_document(scan: Scan, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything about a scan as JSON-ready data: summary, settings, findings, items, report."""
-    return ScanSchema().dump(scan_details(scan))
+    return ScanSchema().dump(scan_details(scan, now))
 
 
 def site_key_of(scan_id: int) -> str:

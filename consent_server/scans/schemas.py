@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from consent_server.clock import as_utc
-from consent_server.schemas import _In
+from consent_server.schemas import UtcDateTime, _In
 
 
 class ScanListQuerySchema(_In):
@@ -24,6 +24,17 @@ class StoredDateTime(fields.DateTime):
         return super()._serialize(as_utc(value), attr, obj, **kwargs)
 
 
+class ActiveWaiverSchema(Schema):
+    """The waiver or acknowledgement active for a finding's fingerprint."""
+
+    id = fields.Integer()
+    kind = fields.String(attribute="action", metadata={"description": "acknowledge or waive"})
+    reason = fields.String()
+    expires_at = StoredDateTime()
+    by = fields.String(attribute="actor")
+    created_at = StoredDateTime()
+
+
 class ScanFindingSchema(Schema):
     """One finding of a scan, as stored."""
 
@@ -35,6 +46,11 @@ class ScanFindingSchema(Schema):
     phase = fields.String(allow_none=True)
     page = fields.Function(lambda f: (f.data or {}).get("page"))
     fingerprint = fields.String()
+    waiver = fields.Function(
+        lambda f: ActiveWaiverSchema().dump(w) if (w := getattr(f, "waiver", None)) else None,
+        allow_none=True,
+        metadata={"description": "The active waiver or acknowledgement, in a scan's document."},
+    )
 
 
 class ScanItemSchema(Schema):
@@ -92,6 +108,9 @@ class ScanSchema(ScanSummarySchema):
     settings = fields.Dict()
     revision = fields.Integer(allow_none=True)
     findings = fields.List(fields.Nested(ScanFindingSchema))
+    waived = fields.Integer(
+        metadata={"description": "Findings with an active waiver or acknowledgement."}
+    )
     observed = fields.List(fields.Nested(ScanItemSchema))
     report = fields.Dict(allow_none=True, metadata={"description": "See docs/scan-report.md."})
 
@@ -125,3 +144,66 @@ class ReportLinkQuerySchema(_In):
 
     expires = fields.String(validate=validate.Length(max=12))
     signature = fields.String(validate=validate.Length(max=64))
+
+
+# -- waivers and acknowledgements ------------------------------------------------------------
+
+
+class WaiverRequestSchema(_In):
+    """Acknowledge or waive a finding until a time (in the future, at most a year ahead)."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(["acknowledge", "waive"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    expires_at = UtcDateTime(required=True)
+    user = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The console user acting through this token, for the record."},
+    )
+
+
+class WaiverRevokeQuerySchema(_In):
+    """Why a waiver is revoked (optional)."""
+
+    reason = fields.String(validate=validate.Length(max=2000))
+    user = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class FindingBriefSchema(Schema):
+    """What a waived finding is, from its latest scan."""
+
+    type = fields.String()
+    severity = fields.String()
+    message = fields.String()
+    cookie = fields.String(allow_none=True)
+    scan = fields.Integer(attribute="scan_id")
+
+
+class WaiverSchema(Schema):
+    """One row of a site's waiver history."""
+
+    id = fields.Integer()
+    fingerprint = fields.String()
+    kind = fields.String(
+        attribute="action", metadata={"description": "acknowledge, waive or revoke"}
+    )
+    reason = fields.String()
+    expires_at = StoredDateTime(allow_none=True)
+    revokes = fields.Integer(attribute="revokes_id", allow_none=True)
+    revoked_by = fields.Integer(allow_none=True)
+    state = fields.String(metadata={"description": "active, expired, revoked or revocation"})
+    by = fields.String(attribute="actor")
+    token = fields.Integer(attribute="token_id", allow_none=True)
+    created_at = StoredDateTime()
+
+
+class WaiverListItemSchema(WaiverSchema):
+    """A history row with the finding it is about."""
+
+    finding = fields.Nested(FindingBriefSchema, allow_none=True)
+
+
+class WaiverListSchema(Schema):
+    """A site's waivers, acknowledgements and revocations, newest first."""
+
+    site = fields.String()
+    waivers = fields.List(fields.Nested(WaiverListItemSchema))

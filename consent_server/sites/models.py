@@ -53,6 +53,8 @@ class SiteRevision(db.Model):
     content_hash: Mapped[str] = mapped_column(String(64))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # "token:<prefix> <label>", "cli" or "console:<user>"; None before it was recorded.
+    applied_by: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     site: Mapped[Site] = relationship(foreign_keys=[site_id])
 

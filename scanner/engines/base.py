@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -14,7 +15,15 @@ from typing import Any
 
 from scanner.banner import ACCEPT_TEXTS, REJECT_TEXTS
 from scanner.config import ScanConfig
-from scanner.model import BannerInfo, CookieEvent, PageVisit, StorageItem, StoredCookie
+from scanner.model import (
+    BannerInfo,
+    CookieEvent,
+    PageVisit,
+    RequestEvent,
+    Screenshot,
+    StorageItem,
+    StoredCookie,
+)
 from scanner.netguard import NetGuard
 from scanner.observe import header_cookie_events, script_cookie_event, stored_from_jar
 
@@ -93,6 +102,48 @@ QUIET_SECONDS = 0.3
 NETWORK_SECONDS = 10.0
 
 
+# A screenshot is stored in the report, and the server keeps reports in its database: JPEG
+# (a page is photo-like where it matters and text stays legible at 60), tried at falling
+# quality until it fits, left out when even the lowest does not.
+SCREENSHOT_MAX_BYTES = 150_000
+SCREENSHOT_QUALITIES = (60, 40, 25)
+# Requests kept per page load: a page that polls or streams must not grow the report unbounded.
+MAX_REQUESTS_PER_PAGE = 1000
+# Chromium's resource types (CDP's, lower case; Playwright's are the same) as the report names
+# them: a navigator.sendBeacon() or <a ping> is a "ping" to Chromium.
+REQUEST_TYPES = {"ping": "beacon", "xhr": "xhr", "fetch": "fetch", "image": "image"}
+
+
+def request_type(raw: str | None) -> str:
+    """The report's name of a browser resource type."""
+    kind = (raw or "other").lower()
+    return REQUEST_TYPES.get(kind, kind)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or baseline/progressive JPEG, None for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        # SOF0..SOF15 hold the frame size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return None
+
+
 def fresh_profile_dir() -> str:
     """A new Chromium user-data-dir that allows third-party cookies (Chromium blocks them)."""
     path = tempfile.mkdtemp(prefix="cookie-scan-")
@@ -167,6 +218,37 @@ class Profile(ABC):
     @abstractmethod
     def settle(self) -> None:
         """Wait until the page is quiet and nothing it scheduled is due, at most --wait more."""
+
+    @abstractmethod
+    def _screenshot_jpeg(self, quality: int) -> tuple[bytes, str] | None:
+        """The viewport of the current page as JPEG at `quality`, and the page's URL."""
+
+    def screenshot(self) -> Screenshot | None:
+        """The viewport as an image of at most SCREENSHOT_MAX_BYTES, or None if none could be had."""
+        for quality in SCREENSHOT_QUALITIES:
+            shot = self._screenshot_jpeg(quality)
+            if shot is None:
+                return None
+            data, page_url = shot
+            size = image_size(data)
+            if size is None:
+                return None
+            if len(data) <= SCREENSHOT_MAX_BYTES:
+                media = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+                return Screenshot(media, data, size[0], size[1], page_url)
+        return None
+
+    @staticmethod
+    def request_event(
+        visit: PageVisit, url: str, kind: str | None, frame_url: str, at: float
+    ) -> None:
+        """Add a request to the visit (http and https only, at most MAX_REQUESTS_PER_PAGE)."""
+        if not url.startswith(("http://", "https://")):
+            return
+        if len(visit.requests) < MAX_REQUESTS_PER_PAGE:
+            visit.requests.append(
+                RequestEvent(url, request_type(kind), visit.final_url, frame_url, at)
+            )
 
     @abstractmethod
     def _drain(self, visit: PageVisit) -> None:

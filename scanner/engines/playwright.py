@@ -189,6 +189,8 @@ class PlaywrightProfile(Profile):
         self.page: Any = None
         self.responses: list[tuple[Response, float, str, bool]] = []
         self.records: list[tuple[dict[str, Any], float]] = []
+        # Requests of the page (url, resource type, frame URL, when), drained with the cookies.
+        self.request_log: list[tuple[str, str, str, float]] = []
         self.inflight: set[Request] = set()
         self.last_activity = self.clock()
 
@@ -219,6 +221,13 @@ class PlaywrightProfile(Profile):
     def _on_request(self, request: Request) -> None:
         self.inflight.add(request)
         self.last_activity = self.clock()
+        frame_url = ""
+        with contextlib.suppress(PlaywrightError):
+            frame = request.frame
+            if request.is_navigation_request() and frame.parent_frame is None:
+                return  # the page itself: the crawl's own navigation, not the page's request
+            frame_url = frame.url
+        self.request_log.append((request.url, request.resource_type, frame_url, self.clock()))
 
     def _on_request_done(self, request: Request) -> None:
         self.inflight.discard(request)
@@ -276,6 +285,9 @@ class PlaywrightProfile(Profile):
                         top_level_navigation=top_level,
                     )
                 )
+        requests, self.request_log = self.request_log, []
+        for url, kind, frame_url, at in requests:
+            self.request_event(visit, url, kind, frame_url or page_url, at)
         records, self.records = self.records, []
         for record, at in records:
             event = self.script_event(record, page_url, at)
@@ -284,6 +296,16 @@ class PlaywrightProfile(Profile):
 
     def _drain(self, visit: PageVisit) -> None:
         self.owner.call(self._drain_async(visit))
+
+    async def _screenshot_async(self, quality: int) -> tuple[bytes, str] | None:
+        data = await self._bounded(
+            self.page.screenshot(type="jpeg", quality=quality, animations="disabled"), None
+        )
+        return (data, self.page.url) if isinstance(data, bytes) else None
+
+    def _screenshot_jpeg(self, quality: int) -> tuple[bytes, str] | None:
+        """The page's viewport through Playwright."""
+        return self.owner.call(self._screenshot_async(quality))
 
     async def _scheduled(self, horizon_ms: float) -> tuple[int, float]:
         """Timers and the like due within the horizon, over every frame; ms since one ran."""

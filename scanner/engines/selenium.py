@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -200,6 +201,8 @@ class SeleniumProfile(Profile):
                 if chain and params.get("redirectResponse") is not None:
                     chain[-1].has_extra = params.get("redirectHasExtraInfo", True) is not False
                 chain.append(_Hop(url, frame, top_level))
+                if not top_level:  # the page itself is the crawl's navigation
+                    self.request_event(visit, url, params.get("type"), frame, now)
             elif method == "Network.responseReceived" and params.get("type") == "Document":
                 response = params.get("response", {})
                 if response.get("url") and response.get("status") is not None:
@@ -246,6 +249,20 @@ class SeleniumProfile(Profile):
             event = self.script_event(record, self.current_url, now)
             if event is not None:
                 visit.events.append(event)
+
+    def _screenshot_jpeg(self, quality: int) -> tuple[bytes, str] | None:
+        """The viewport through DevTools (JPEG; WebDriver's own screenshot is PNG only)."""
+        with contextlib.suppress(WebDriverException):
+            self.driver.switch_to.default_content()
+        try:
+            answer = self.cdp("Page.captureScreenshot", {"format": "jpeg", "quality": quality})
+            return base64.b64decode(answer["data"]), self.current_url
+        except (WebDriverException, KeyError, TypeError, ValueError):
+            pass
+        try:
+            return self.driver.get_screenshot_as_png(), self.current_url
+        except WebDriverException:
+            return None
 
     def settle(self) -> None:
         """No network-idle signal in WebDriver: wait for document ready, then the extra time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,20 @@ if TYPE_CHECKING:
     from scanner.config import ScanConfig
 
 REPORT_VERSION = 1
+
+
+def _screenshot(phase: PhaseResult) -> dict[str, Any] | None:
+    shot = phase.screenshot
+    if shot is None:
+        return None
+    return {
+        "media_type": shot.media_type,
+        "width": shot.width,
+        "height": shot.height,
+        "page": shot.page_url,
+        "bytes": len(shot.data),
+        "data": base64.b64encode(shot.data).decode("ascii"),
+    }
 
 
 def _phase_summary(phase: PhaseResult, analysis: Analysis) -> dict[str, Any]:
@@ -39,6 +54,7 @@ def _phase_summary(phase: PhaseResult, analysis: Analysis) -> dict[str, Any]:
             cat: sum(1 for c in set_here if c.classification.category == cat) for cat in CATEGORIES
         },
         "third_party": sum(1 for c in set_here if c.party == "third"),
+        "screenshot": _screenshot(phase),
     }
 
 
@@ -53,6 +69,8 @@ def build_report(
     policy: dict[str, Any] | None = None,
     blocked: list[dict[str, Any]] | None = None,
     sandboxed: bool | None = None,
+    requests: list[dict[str, Any]] | None = None,
+    requests_omitted: int = 0,
 ) -> dict[str, Any]:
     """The JSON report (see docs/scan-report.md)."""
     findings = [asdict(f) for f in analysis.findings] + [asdict(f) for f in extra_findings or []]
@@ -72,12 +90,15 @@ def build_report(
             "settle_ms": config.settle_ms,
             "fail_on": config.fail_on,
             "sandbox": sandboxed,
+            "screenshots": config.screenshots,
         },
         "summary": {
             "pages": sum(len(p.pages) for p in phases),
             "cookies": len(analysis.cookies),
             "storage_items": len(analysis.storage),
             "refused": len({(e.name, e.domain) for e in analysis.refused}),
+            "third_party_requests": len(requests or []),
+            "third_party_requests_omitted": requests_omitted,
             "findings": counts,
         },
         "phases": [_phase_summary(p, analysis) for p in phases],
@@ -97,6 +118,8 @@ def build_report(
             for e in _unique_refused(analysis.refused)
         ],
         "storage": [asdict(s) for s in analysis.storage.values()],
+        # Third-party requests before consent and after a reject (scanner/trackers.py).
+        "third_party_requests": list(requests or []),
         # Requests the scan's network guard refused (private, loopback... addresses).
         "blocked_requests": list(blocked or []),
         "policy": policy,

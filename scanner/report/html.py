@@ -1,7 +1,9 @@
-"""A self-contained HTML report: findings first, a summary per phase, a sortable cookie table."""
+"""A self-contained HTML report: findings first, a summary and a screenshot per phase, sortable
+tables of cookies and third-party requests; headings and texts in English or Swedish."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -16,6 +18,10 @@ th[aria-sort=descending]::after{content:" ▼"}
 .critical{background:#7a0010}.high{background:#b3261e}.medium{background:#8a5300}.low{background:#35618f}.info{background:#555}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:.75rem 1rem;min-width:14rem}
 code{font-size:.85em;background:#f3f3f3;padding:0 .2rem}
+.shots{display:grid;grid-template-columns:repeat(auto-fill,minmax(22rem,1fr));gap:1rem}
+figure{margin:0;border:1px solid #ddd;border-radius:8px;overflow:hidden}figure img{display:block;width:100%;height:auto}
+.nw{white-space:nowrap}th{overflow-wrap:normal}td.u{width:40%}
+figcaption{padding:.4rem .6rem;font-size:.85rem;color:#333}
 blockquote{margin:.3rem 0 0;padding-left:.6rem;border-left:3px solid #ccc;color:#444;font-size:.85rem}.ok{color:#1b5e20;font-weight:700}
 """
 # Sorting without any library: click a header to sort by that column (numbers numerically).
@@ -55,9 +61,9 @@ def _policy_quotes(finding: dict[str, Any]) -> str:
     return "".join(f"<blockquote>{_e(q)}</blockquote>" for q in quotes)
 
 
-def _days(seconds: float | None) -> str:
+def _days(seconds: float | None, t: dict[str, str] | None = None) -> str:
     if seconds is None:
-        return "session"
+        return (t or TEXTS["en"])["session"]
     if seconds < 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} d"
@@ -77,25 +83,235 @@ def _quotes(value: Any, out: list[str] | None = None) -> list[str]:
     return out
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The report as one HTML document with no external resource."""
+# The report's own words; the JSON stays language-neutral (phase ids, types, categories).
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Cookie scan: {url}",
+        "heading": "Cookie scan of {url}",
+        "page_loads": "page loads",
+        "cookies_n": "cookies",
+        "storage_keys": "storage keys",
+        "refused_n": "refused by the browser",
+        "findings": "Findings",
+        "no_findings": "No findings.",
+        "severity": "Severity",
+        "type": "Type",
+        "cookie": "Cookie",
+        "phase": "Phase",
+        "what": "What",
+        "where": "Where",
+        "phases": "Phases",
+        "pages": "pages",
+        "cookies_set": "cookies set ({n} third party)",
+        "none": "none",
+        "no_banner": "no banner found",
+        "banner": "banner: {kind}; reject on first layer: {reject}; clicked: {clicked}",
+        "error": "Error:",
+        "screenshots": "Screenshots",
+        "shot_alt": "The start page, {phase}",
+        "shot_pre-consent": "Before consent: the banner as a visitor first sees it",
+        "shot_after-reject": "After a click on reject",
+        "shot_after-accept": "After a click on accept",
+        "requests": "Requests to third parties before consent and after a reject",
+        "requests_intro": "Pixels, beacons, scripts, frames and other requests the pages sent "
+        "to other sites' domains before the visitor chose, and after a reject. Query strings "
+        "are cut.",
+        "no_requests": "No requests to third parties.",
+        "omitted": "{n} more requests are not listed.",
+        "url": "URL",
+        "domain": "Domain",
+        "vendor": "Vendor",
+        "page": "Page",
+        "count": "Count",
+        "cookies": "Cookies",
+        "name": "Name",
+        "party": "Party",
+        "category": "Category",
+        "by": "By",
+        "lifetime_asked": "Lifetime asked",
+        "stored": "Stored",
+        "set_by": "Set by",
+        "refused": "Refused by the browser",
+        "reasons": "Reasons",
+        "storage": "Local and session storage",
+        "key": "Key",
+        "kind": "Kind",
+        "origin": "Origin",
+        "blocked": "Blocked by the network guard",
+        "address": "Address",
+        "reason": "Reason",
+        "session": "session",
+        "yes": "yes",
+        "no": "no",
+        "phase_pre-consent": "pre-consent",
+        "phase_after-reject": "after-reject",
+        "phase_after-accept": "after-accept",
+    },
+    "sv": {
+        "title": "Kakgranskning: {url}",
+        "heading": "Kakgranskning av {url}",
+        "page_loads": "sidladdningar",
+        "cookies_n": "kakor",
+        "storage_keys": "lagringsnycklar",
+        "refused_n": "nekade av webbläsaren",
+        "findings": "Fynd",
+        "no_findings": "Inga fynd.",
+        "severity": "Allvar",
+        "type": "Typ",
+        "cookie": "Kaka",
+        "phase": "Fas",
+        "what": "Vad",
+        "where": "Var",
+        "phases": "Faser",
+        "pages": "sidor",
+        "cookies_set": "kakor satta ({n} från tredje part)",
+        "none": "inga",
+        "no_banner": "ingen banner hittades",
+        "banner": "banner: {kind}; neka i första lagret: {reject}; klickade: {clicked}",
+        "error": "Fel:",
+        "screenshots": "Skärmbilder",
+        "shot_alt": "Startsidan, {phase}",
+        "shot_pre-consent": "Före samtycke: bannern som en besökare först ser den",
+        "shot_after-reject": "Efter ett klick på neka",
+        "shot_after-accept": "Efter ett klick på acceptera",
+        "requests": "Anrop till tredje part före samtycke och efter nekande",
+        "requests_intro": "Pixlar, beacons, skript, ramar och andra anrop som sidorna skickade "
+        "till andra webbplatsers domäner innan besökaren valt, och efter ett nekande. "
+        "Frågesträngar är avkortade.",
+        "no_requests": "Inga anrop till tredje part.",
+        "omitted": "Ytterligare {n} anrop visas inte.",
+        "url": "URL",
+        "domain": "Domän",
+        "vendor": "Leverantör",
+        "page": "Sida",
+        "count": "Antal",
+        "cookies": "Kakor",
+        "name": "Namn",
+        "party": "Part",
+        "category": "Kategori",
+        "by": "Enligt",
+        "lifetime_asked": "Begärd livslängd",
+        "stored": "Lagrad",
+        "set_by": "Satt av",
+        "refused": "Nekade av webbläsaren",
+        "reasons": "Skäl",
+        "storage": "Lokal lagring och sessionslagring",
+        "key": "Nyckel",
+        "kind": "Sort",
+        "origin": "Ursprung",
+        "blocked": "Stoppade av nätverksskyddet",
+        "address": "Adress",
+        "reason": "Skäl",
+        "session": "session",
+        "yes": "ja",
+        "no": "nej",
+        "phase_pre-consent": "före samtycke",
+        "phase_after-reject": "efter nekande",
+        "phase_after-accept": "efter accepterande",
+    },
+}
+LANGUAGES = tuple(TEXTS)
+# A screenshot comes from the stored report: only an image of these types, in plain base64.
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+MAX_IMAGE_CHARS = 1_000_000
+
+
+def _texts(lang: str) -> dict[str, str]:
+    return TEXTS.get(lang, TEXTS["en"])
+
+
+def _yes_no(value: Any, t: dict[str, str]) -> str:
+    return t["yes"] if value is True else t["no"] if value is False else str(value)
+
+
+def _table(headers: list[str]) -> str:
+    cells = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    return f"<table class='sortable'><thead><tr>{cells}</tr></thead><tbody>"
+
+
+def _image(shot: Any, alt: str) -> str:
+    """An <img> with the screenshot as a data: URL, or '' when it is not a plain image."""
+    if not isinstance(shot, dict):
+        return ""
+    media, data = shot.get("media_type"), shot.get("data")
+    if media not in IMAGE_TYPES or not isinstance(data, str) or len(data) > MAX_IMAGE_CHARS:
+        return ""
+    if not BASE64.fullmatch(data):
+        return ""
+    size = ""
+    width, height = shot.get("width"), shot.get("height")
+    if type(width) is int and type(height) is int and width > 0 and height > 0:
+        size = f" width='{width}' height='{height}'"
+    return f"<img src='data:{media};base64,{data}'{size} alt='{_e(alt)}'>"
+
+
+def _screenshots(report: dict[str, Any], t: dict[str, str]) -> list[str]:
+    figures = []
+    for phase in report["phases"]:
+        shot = phase.get("screenshot")
+        label = t.get(f"phase_{phase['phase']}", phase["phase"])
+        image = _image(shot, t["shot_alt"].format(phase=label))
+        if image:
+            caption = t.get(f"shot_{phase['phase']}", label)
+            figures.append(
+                f"<figure>{image}<figcaption><strong>{_e(caption)}</strong><br>"
+                f"<code>{_e(shot.get('page'))}</code></figcaption></figure>"
+            )
+    if not figures:
+        return []
+    return [f"<h2>{_e(t['screenshots'])}</h2><div class='shots'>", *figures, "</div>"]
+
+
+def _requests(report: dict[str, Any], t: dict[str, str]) -> list[str]:
+    rows = report.get("third_party_requests")
+    if rows is None:  # a report from before the list existed
+        return []
+    out = [f"<h2>{_e(t['requests'])}</h2><p>{_e(t['requests_intro'])}</p>"]
+    if not rows:
+        return [*out, f"<p class='ok'>{_e(t['no_requests'])}</p>"]
+    out.append(
+        _table([t["phase"], t["type"], t["url"], t["domain"], t["vendor"], t["page"], t["count"]])
+    )
+    for r in rows:
+        vendor = r.get("vendor")
+        if vendor and r.get("category"):
+            vendor = f"{vendor} ({r['category']})"
+        out.append(
+            f"<tr><td class='nw'>{_e(t.get('phase_' + str(r.get('phase')), r.get('phase')))}</td>"
+            f"<td class='nw'>{_e(r.get('type'))}</td><td class='u'><code>{_e(r.get('url'))}</code></td>"
+            f"<td>{_e(r.get('domain'))}</td><td>{_e(vendor)}</td><td>{_e(r.get('page'))}</td>"
+            f"<td class='nw'>{_e(r.get('count'))}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    omitted = (report.get("summary") or {}).get("third_party_requests_omitted")
+    if isinstance(omitted, int) and omitted > 0:
+        out.append(f"<p>{_e(t['omitted'].format(n=omitted))}</p>")
+    return out
+
+
+def render_html(report: dict[str, Any], lang: str = "en") -> str:
+    """The report as one HTML document with no external resource, in English or Swedish."""
+    t = _texts(lang)
+    lang = lang if lang in TEXTS else "en"
     s = report["summary"]
     out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>Cookie scan: {_e(report['url'])}</title><style>{CSS}</style></head><body>",
-        f"<h1>Cookie scan of {_e(report['url'])}</h1>",
+        f"<title>{_e(t['title'].format(url=report['url']))}</title><style>{CSS}</style></head>"
+        "<body>",
+        f"<h1>{_e(t['heading'].format(url=report['url']))}</h1>",
         f"<p class='meta'>{_e(report['started_at'])} · {_e(report['engine'])} · "
-        f"{s['pages']} page loads · {s['cookies']} cookies · {s['storage_items']} storage keys · "
-        f"{s['refused']} refused by the browser · {report['elapsed_seconds']} s</p>",
-        "<h2>Findings</h2>",
+        f"{s['pages']} {t['page_loads']} · {s['cookies']} {t['cookies_n']} · "
+        f"{s['storage_items']} {t['storage_keys']} · "
+        f"{s['refused']} {t['refused_n']} · {report['elapsed_seconds']} s</p>",
+        f"<h2>{_e(t['findings'])}</h2>",
     ]
     if not report["findings"]:
-        out.append("<p class='ok'>No findings.</p>")
+        out.append(f"<p class='ok'>{_e(t['no_findings'])}</p>")
     else:
         out.append(
-            "<table class='sortable'><thead><tr><th>Severity</th><th>Type</th><th>Cookie</th>"
-            "<th>Phase</th><th>What</th><th>Where</th></tr></thead><tbody>"
+            _table([t["severity"], t["type"], t["cookie"], t["phase"], t["what"], t["where"]])
         )
         for f in report["findings"]:
             where = f.get("setter") or f.get("page") or ""
@@ -106,30 +322,53 @@ def render_html(report: dict[str, Any]) -> str:
                 f"<td>{_e(f['message'])}{_policy_quotes(f)}</td><td>{_e(where)}</td></tr>"
             )
         out.append("</tbody></table>")
-    out.append("<h2>Phases</h2><div class='cards'>")
+    out.append(f"<h2>{_e(t['phases'])}</h2><div class='cards'>")
     for phase in report["phases"]:
         b = phase["banner"]
         banner = (
-            "no banner found"
+            _e(t["no_banner"])
             if not b["found"]
-            else (
-                f"banner: {_e(b['kind'])}; reject on first layer: {_e(b['reject_on_first_layer'])}; "
-                f"clicked: {_e(b['clicked'])}"
+            else _e(
+                t["banner"].format(
+                    kind=b["kind"],
+                    reject=_yes_no(b["reject_on_first_layer"], t),
+                    clicked=b["clicked"],
+                )
             )
         )
         cats = ", ".join(f"{k} {v}" for k, v in phase["by_category"].items() if v)
+        label = t.get(f"phase_{phase['phase']}", phase["phase"])
         out.append(
-            f"<div class='card'><strong>{_e(phase['phase'])}</strong><br>{len(phase['pages'])} "
-            f"pages · {phase['cookies_set']} cookies set ({phase['third_party']} third party)<br>"
-            f"{_e(cats) or 'none'}<br>{banner}"
-            + (f"<br><strong>Error:</strong> {_e(phase['error'])}" if phase["error"] else "")
+            f"<div class='card'><strong>{_e(label)}</strong><br>{len(phase['pages'])} "
+            f"{t['pages']} · {phase['cookies_set']} "
+            f"{_e(t['cookies_set'].format(n=phase['third_party']))}<br>"
+            f"{_e(cats) or _e(t['none'])}<br>{banner}"
+            + (
+                f"<br><strong>{_e(t['error'])}</strong> {_e(phase['error'])}"
+                if phase["error"]
+                else ""
+            )
             + "</div>"
         )
-    out.append("</div><h2>Cookies</h2>")
+    out.append("</div>")
+    out.extend(_screenshots(report, t))
+    out.extend(_requests(report, t))
+    out.append(f"<h2>{_e(t['cookies'])}</h2>")
     out.append(
-        "<table class='sortable'><thead><tr><th>Name</th><th>Domain</th><th>Party</th>"
-        "<th>Category</th><th>By</th><th>Vendor</th><th>Lifetime asked</th><th>Stored</th>"
-        "<th>Phases</th><th>Set by</th></tr></thead><tbody>"
+        _table(
+            [
+                t["name"],
+                t["domain"],
+                t["party"],
+                t["category"],
+                t["by"],
+                t["vendor"],
+                t["lifetime_asked"],
+                t["stored"],
+                t["phases"],
+                t["set_by"],
+            ]
+        )
     )
     for c in report["cookies"]:
         cls = c["classification"]
@@ -137,17 +376,15 @@ def render_html(report: dict[str, Any]) -> str:
             f"<tr><td><code>{_e(c['name'])}</code></td><td>{_e(c['domain'])}</td>"
             f"<td>{_e(c['party'])}</td><td>{_e(cls['category'])}</td><td>{_e(cls['source'])}</td>"
             f"<td>{_e(cls.get('vendor'))}</td>"
-            f"<td data-v='{c['requested_seconds'] or 0}'>{_days(c['requested_seconds'])}</td>"
-            f"<td data-v='{c['stored_seconds'] or 0}'>{_days(c['stored_seconds'])}</td>"
+            f"<td data-v='{c['requested_seconds'] or 0}'>{_days(c['requested_seconds'], t)}</td>"
+            f"<td data-v='{c['stored_seconds'] or 0}'>{_days(c['stored_seconds'], t)}</td>"
             f"<td>{_e(', '.join(c['phases']))}</td><td>{_e(', '.join(c['sources']))}: "
             f"{_e(', '.join(c['setters'][:3]))}</td></tr>"
         )
     out.append("</tbody></table>")
     if report.get("refused_cookies"):
-        out.append(
-            "<h2>Refused by the browser</h2><table class='sortable'><thead><tr><th>Name</th>"
-            "<th>Domain</th><th>Phase</th><th>Reasons</th><th>Set-Cookie</th></tr></thead><tbody>"
-        )
+        out.append(f"<h2>{_e(t['refused'])}</h2>")
+        out.append(_table([t["name"], t["domain"], t["phase"], t["reasons"], "Set-Cookie"]))
         for r in report["refused_cookies"]:
             out.append(
                 f"<tr><td><code>{_e(r['name'])}</code></td><td>{_e(r['domain'])}</td>"
@@ -156,11 +393,8 @@ def render_html(report: dict[str, Any]) -> str:
             )
         out.append("</tbody></table>")
     if report.get("storage"):
-        out.append(
-            "<h2>Local and session storage</h2><table class='sortable'><thead><tr>"
-            "<th>Key</th><th>Kind</th><th>Origin</th><th>Category</th><th>Phases</th></tr>"
-            "</thead><tbody>"
-        )
+        out.append(f"<h2>{_e(t['storage'])}</h2>")
+        out.append(_table([t["key"], t["kind"], t["origin"], t["category"], t["phases"]]))
         for item in report["storage"]:
             out.append(
                 f"<tr><td><code>{_e(item['key'])}</code></td><td>{_e(item['kind'])}</td>"
@@ -169,10 +403,8 @@ def render_html(report: dict[str, Any]) -> str:
             )
         out.append("</tbody></table>")
     if report.get("blocked_requests"):
-        out.append(
-            "<h2>Blocked by the network guard</h2><table class='sortable'><thead><tr>"
-            "<th>URL</th><th>Address</th><th>Phase</th><th>Reason</th></tr></thead><tbody>"
-        )
+        out.append(f"<h2>{_e(t['blocked'])}</h2>")
+        out.append(_table([t["url"], t["address"], t["phase"], t["reason"]]))
         for b in report["blocked_requests"]:
             out.append(
                 f"<tr><td><code>{_e(b['url'])}</code></td><td>{_e(b['address'])}</td>"

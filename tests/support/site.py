@@ -35,7 +35,9 @@ shop.test (the site)
                      re-sends _ga unchanged (which must not count as set after the reject)
 sub.shop.test /      Set-Cookie lb_route with Domain=shop.test
 tracker.test /analytics.js   document.cookie _ga (Domain=shop.test, 2 years) and _gid (1 day),
-                     keeping existing values; sessionStorage _hjSessionStorageTest
+                     keeping existing values; sessionStorage _hjSessionStorageTest; a pixel
+                     (GET /collect, a query string longer than reports keep) and a
+                     navigator.sendBeacon (POST /beacon), before any consent
 ads.test /sync       a hidden cookie-sync iframe, removed once loaded: its script writes
                      __gads (SameSite=None; Secure)
 ads.test /pixel.gif  third-party MUID (SameSite=None; Secure; 395 days) and ads_lax, which the
@@ -89,6 +91,7 @@ FBP_DELAY_MS = 1000  # longer than any quiet window: only a wait for the timer i
 LATE_BEACON_SECONDS = 0.3
 TOO_LATE_MS = 20000  # far beyond --wait
 GADS_MAX_AGE = 13 * 30 * DAY
+TRACKER_PAD = "x" * 150  # the pixel's query string is longer than a report keeps
 CSRF_SECONDS = 3600
 
 GIF = bytes.fromhex(
@@ -183,6 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route(self, cookies)
 
+    def do_POST(self) -> None:
+        # Beacons: the body is read and dropped, the answer is empty.
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 65536))
+        self.server.site.record(host, self.path.split("?", 1)[0], {})
+        self._send(204, "text/plain", b"")
+
     def _send(
         self,
         status: int,
@@ -240,6 +250,7 @@ class ScannerSite:
             (SITE, "/static/banner.js"): self._js(BANNER_JS),
             (SUB, "/"): self._sub,
             (TRACKER, "/analytics.js"): self._js(TRACKER_JS),
+            (TRACKER, "/collect"): self._collect,
             (ADS, "/pixel.gif"): self._pixel,
             (ADS, "/sync"): self._sync,
             (VIDEO, "/embed"): self._embed,
@@ -408,6 +419,9 @@ class ScannerSite:
             )
         handler._send(200, "image/gif", GIF, lines)
 
+    def _collect(self, handler: _Handler, cookies: dict[str, str]) -> None:
+        handler._send(200, "image/gif", GIF)
+
     def _sync(self, handler: _Handler, cookies: dict[str, str]) -> None:
         body = (
             "<!doctype html><html><head><meta charset='utf-8'><script>"
@@ -472,6 +486,11 @@ TRACKER_JS = f"""
   var gid = get('_gid') || 'GA1.1.' + Math.floor(Math.random() * 1e9);
   document.cookie = '_gid=' + gid + '; Max-Age={GID_MAX_AGE}; Path=/; SameSite=Lax';
   try {{ sessionStorage.setItem('_hjSessionStorageTest', '1'); }} catch (e) {{}}
+  // Tracking with no cookie of its own: a pixel and a beacon, whatever the visitor chose.
+  var here = document.currentScript.src;
+  new Image(1, 1).src = new URL('/collect?v=2&cid=' + encodeURIComponent(ga) + '&dl=' +
+    encodeURIComponent(location.href) + '&pad={TRACKER_PAD}', here).href;
+  try {{ navigator.sendBeacon(new URL('/beacon?e=page_view', here).href, 'cid=' + ga); }} catch (e) {{}}
 }})();
 """
 
