@@ -306,3 +306,27 @@ def consent_history(consent_id: str, calling_host: str) -> list[dict[str, Any]]:
         for record, digest, sequence, domains in rows
         if host_allowed(calling_host, frozenset(domains))
     ]
+
+
+def site_history(site_id: int, consent_id: str) -> list[dict[str, Any]]:
+    """One site's receipts for a consent id, newest first, for an access request."""
+    rows = db.session.execute(
+        select(
+            ConsentReceipt.receipt_id,
+            ConsentReceipt.record,
+            ConsentReceipt.record_hash,
+            Seal.sequence,
+        )
+        .outerjoin(Seal, Seal.id == ConsentReceipt.seal_id)
+        .where(
+            ConsentReceipt.site_id == site_id,
+            ConsentReceipt.consent_id == consent_id,
+            ConsentReceipt.record.is_not(None),
+        )
+        .order_by(ConsentReceipt.id.desc())
+        .limit(200)
+    ).all()
+    return [
+        {"receipt_id": rid, "record": orjson.loads(record), "record_hash": digest, "seal": seq}
+        for rid, record, digest, seq in rows
+    ]
