@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from flask import Flask, current_app, session
 
 from consent_server.extensions import db
+from consent_server.keyfiles import kept_secret
 from consent_server.sites.models import ApiToken
 from consent_server.sites.tokens import ROLES, TokenInfo
 
@@ -43,25 +43,7 @@ def configure_sessions(app: Flask) -> None:
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("CONSOLE_SECURE_COOKIE", True))
     app.config["SESSION_REFRESH_EACH_REQUEST"] = True
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _kept_secret(Path(app.config["KEYS_DIR"]) / SECRET_FILE)
-
-
-def _kept_secret(path: Path) -> str:
-    """A random secret created once in the key folder (0600), as the webhook secret."""
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        # Exclusive creation: workers starting at once agree on one secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        time.sleep(0.05)  # the winner is writing it
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip()
+        app.config["SECRET_KEY"] = kept_secret(Path(app.config["KEYS_DIR"]) / SECRET_FILE)
 
 
 def now() -> float:

@@ -27,8 +27,6 @@ import hashlib
 import hmac
 import http.client
 import logging
-import os
-import secrets
 import smtplib
 import socket
 import ssl
@@ -46,6 +44,7 @@ from sqlalchemy import update
 
 from consent_server.clock import as_utc
 from consent_server.extensions import db
+from consent_server.keyfiles import kept_secret
 from consent_server.scans.models import Scan
 from consent_server.scans.results import alert_findings
 from consent_server.tx import transaction
@@ -68,21 +67,7 @@ def server_secret() -> bytes:
     configured = current_app.config.get("WEBHOOK_SECRET")
     if configured:
         return str(configured).encode()
-    path = Path(current_app.config["KEYS_DIR"]) / SECRET_FILE
-    try:
-        return path.read_text().strip().encode()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        # Exclusive creation: several processes starting at once agree on one secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        time.sleep(0.05)  # the winner is writing it
-        return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip().encode()
+    return kept_secret(Path(current_app.config["KEYS_DIR"]) / SECRET_FILE).encode()
 
 
 def _derive(label: str) -> bytes:
