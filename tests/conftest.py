@@ -28,6 +28,7 @@ from tests.support.apps import (
 )
 from tests.support.banner import build_app
 from tests.support.browsers import CHROMIUM, CHROMIUM_ARGS, open_context
+from tests.support.console import console_app
 from tests.support.live import LiveServer
 from tests.support.log import SealedLog, cli, export_bundle, post_receipts
 from tests.support.scans import apply, cookie, declaration, fake_report, finding, finish
@@ -223,3 +224,12 @@ def scan_api(app: Flask) -> dict[str, Any]:
             "other_admin": create_token("other-shop", "admin")[1],
             "operator": create_token(None, "auditor")[1],
         }
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[LiveServer]:
+    """The web console on a live server: the demo site and a scanned second site."""
+    app = console_app(tmp_path)
+    with LiveServer(app) as server:
+        yield server
+    release(app)

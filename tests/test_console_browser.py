@@ -3,46 +3,20 @@ axe-core on the sign-in and site-list pages, and the screenshots in docs/console
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from flask import Flask
 from playwright.sync_api import BrowserContext, Page, expect
 
-from consent_server.sites.tokens import create_token, revoke_token
-from tests.support.apps import ROOT, demo_app, release
-from tests.support.console import Clock, FakeIssuer, serious_violations, sign_in
+from consent_server.sites.tokens import revoke_token
+from tests.support.apps import ROOT, release
+from tests.support.console import Clock, FakeIssuer, console_app, serious_violations, sign_in, token
 from tests.support.live import LiveServer
-from tests.support.scans import apply, declaration, fake_report, finish
 
 pytestmark = pytest.mark.browser
 
 SHOTS = ROOT / "docs" / "console"
-
-
-def console_app(tmp_path: Path, **overrides: Any) -> Flask:
-    """The demo site plus a second site with a finished scan, for plain HTTP."""
-    app = demo_app(tmp_path, CONSOLE_SECURE_COOKIE=False, **overrides)
-    with app.app_context():
-        apply(declaration("other-shop"))
-        finish("other-shop", fake_report())
-    app.extensions["console_clock"] = Clock()
-    return app
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[LiveServer]:
-    app = console_app(tmp_path)
-    with LiveServer(app) as server:
-        yield server
-    release(app)
-
-
-def token(server: LiveServer, site: str | None, role: str) -> str:
-    with server.app.app_context():
-        return create_token(site, role, label=f"{role} {site or 'all'}")[1]
 
 
 def site_keys(page: Page) -> list[str]:

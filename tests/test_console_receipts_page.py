@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from consent_server.consent_log.seals import seal_site
-from tests.support.apps import ROOT, release
+from tests.support.apps import ROOT
 from tests.support.consent import DEMO_PAGE, consent_body
-from tests.support.console import serious_violations, sign_in
+from tests.support.console import serious_violations, sign_in, token
 from tests.support.live import LiveServer
-from tests.test_console_browser import console_app, token
 
 pytestmark = pytest.mark.browser
 
 SHOTS = ROOT / "docs" / "console"
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[LiveServer]:
-    app = console_app(tmp_path)
-    with LiveServer(app) as server:
-        yield server
-    release(app)
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from flask.testing import FlaskClient
 from playwright.sync_api import BrowserContext, Page, expect
 
 from consent_server.console.stats_views import neutralised
-from consent_server.sites.tokens import create_token
 from tests.support.apps import ROOT, demo_app, release
 from tests.support.consent import CONSENTS, DEMO_PAGE, consent_body
-from tests.support.console import Clock, serious_violations, sign_in
+from tests.support.console import Clock, serious_violations, sign_in, token
 from tests.support.live import LiveServer
 from tests.support.scans import apply, declaration
 
@@ -46,11 +45,6 @@ def console(tmp_path: Path) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         yield server
     release(app)
-
-
-def token(server: LiveServer, site: str | None, role: str) -> str:
-    with server.app.app_context():
-        return create_token(site, role, label=f"{role} {site or 'all'}")[1]
 
 
 def cell(page: Page, table: str, row: str, n: int) -> str:

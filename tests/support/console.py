@@ -16,10 +16,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
 from jwt.algorithms import RSAAlgorithm
 
-from tests.support.apps import missing
-from tests.support.live import Serving, serve_http
+from consent_server.sites.tokens import create_token
+from tests.support.apps import demo_app, missing
+from tests.support.live import LiveServer, Serving, serve_http
+from tests.support.scans import apply, declaration, fake_report, finish
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -198,3 +201,19 @@ class FakeIssuer:
                 )
 
         return Handler
+
+
+def console_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """The demo site plus a second site with a finished scan, for plain HTTP."""
+    app = demo_app(tmp_path, CONSOLE_SECURE_COOKIE=False, **overrides)
+    with app.app_context():
+        apply(declaration("other-shop"))
+        finish("other-shop", fake_report())
+    app.extensions["console_clock"] = Clock()
+    return app
+
+
+def token(server: LiveServer, site: str | None, role: str) -> str:
+    """A new API token of `role` for `site` (None: every site), its secret."""
+    with server.app.app_context():
+        return create_token(site, role, label=f"{role} {site or 'all'}")[1]
