@@ -83,13 +83,17 @@ def to_stdout(target: str | None) -> bool:
     return target == STDOUT
 
 
-def write_json(data: Any, target: str) -> None:
-    """Write `data` as indented JSON (UTF-8, one final newline) to a file, or to stdout for '-'."""
+def write_json(data: Any, target: str) -> bool:
+    """Write `data` as indented JSON to a file, or to stdout for '-'; True when it went to stdout.
+
+    A command returns then: stdout carries the JSON alone.
+    """
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str) + b"\n"
     if target == STDOUT:
         click.echo(text.decode(), nl=False)
-        return
+        return True
     try:
         Path(target).write_bytes(text)
     except OSError as exc:
         fail(f"Cannot write {target}: {exc.strerror or exc}.")
+    return False

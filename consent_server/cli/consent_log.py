@@ -192,10 +192,8 @@ def stats_show(
                 fh.write(console_csv(report))
         except OSError as exc:
             fail(f"Cannot write {csv_file}: {exc.strerror or exc}.")
-    if json_target:
-        write_json(report, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(report, json_target):
+        return  # stdout carries the JSON alone
     totals = report["totals"]
     click.echo(f"{site}: {totals['total']} receipts")
     if not totals["total"]:

@@ -9,7 +9,7 @@ import click
 import orjson
 from flask.cli import with_appcontext
 
-from consent_server.cli.common import fail, json_option, to_stdout, write_json
+from consent_server.cli.common import fail, json_option, write_json
 from declaration.durations import parse_duration
 
 # -- scans -----------------------------------------------------------------------------------
@@ -102,10 +102,8 @@ def scans_list(site: str | None, limit: int, json_target: str | None) -> None:
     except SiteNotFound:
         fail(f"Unknown site {site!r}.")
     summaries = [scan_summary(row) for row in rows]
-    if json_target:
-        write_json(summaries, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(summaries, json_target):
+        return  # stdout carries the JSON alone
     if not rows:
         click.echo("No scans yet: consent-server scans run SITE")
     for summary in summaries:
@@ -137,10 +135,8 @@ def scans_show(scan_id: int, json_target: str | None, html: str | None) -> None:
         with open(html, "w", encoding="utf-8") as fh:
             fh.write(render_html(scan.report))
         click.echo(f"{html}: HTML report", err=True)
-    if json_target:
-        write_json(doc, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(doc, json_target):
+        return  # stdout carries the JSON alone
     click.echo(_scan_line(doc))
     click.echo(f"  url {doc['url']}  attempts {doc['attempts']}  worker {doc['worker'] or '-'}")
     if doc["alert"]:
@@ -173,10 +169,8 @@ def scans_diff(scan_id: int, json_target: str | None) -> None:
         diff = diff_scans(_scan_or_fail(scan_id))
     except ScanNotFinished:
         fail(f"Scan {scan_id} has no result.")
-    if json_target:
-        write_json(diff, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(diff, json_target):
+        return  # stdout carries the JSON alone
     click.echo(f"scan {scan_id} against {diff['previous'] or 'nothing (first scan)'}")
     for label, items in (
         ("+ cookie", diff["cookies"]["new"]),
@@ -271,10 +265,8 @@ def scans_waivers(site: str, json_target: str | None) -> None:
         history = WaiverListSchema().dump(waiver_history(site))["waivers"]
     except SiteNotFound:
         fail(f"Unknown site {site!r}.")
-    if json_target:
-        write_json(history, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(history, json_target):
+        return  # stdout carries the JSON alone
     if not history:
         click.echo(f"No waivers for {site}: consent-server scans waive SITE FINGERPRINT ...")
     for w in history:

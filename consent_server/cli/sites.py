@@ -161,10 +161,8 @@ def sites_diff(site: str, a: int, b: int, json_target: str | None) -> None:
         fail(f"Unknown site {site!r}.")
     except RevisionNotFound as exc:
         fail(f"Site {site!r} has no revision {exc.args[0]}.")
-    if json_target:
-        write_json(diff, json_target)
-        if to_stdout(json_target):
-            return
+    if json_target and write_json(diff, json_target):
+        return  # stdout carries the JSON alone
     click.echo(diff["unified"] or f"revisions {a} and {b} have the same content\n", nl=False)
 
 
