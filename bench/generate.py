@@ -3,7 +3,7 @@
     .venv/bin/python bench/generate.py --rows 1000000   (DATABASE_URL, CONSENT_KEYS_DIR set)
 
 Each record is built exactly as consent_log/receipts.py record_consent builds it (its helpers:
-check_decisions, clean_page_url, truncate_ip, user_agent_family, isoformat; canonical JSON
+check_decisions, check_page_url, truncate_ip, user_agent_family, isoformat; canonical JSON
 via consent_server.consent_log.merkle.canonical; SHA-256), then the rows are bulk-loaded with psycopg
 COPY. Before loading, one receipt is recorded through record_consent itself and rebuilt by
 the generator: the two records must be byte for byte identical, or the script stops.

@@ -95,23 +95,22 @@ def user_agent_family(user_agent: str | None) -> str | None:
     return parsed.family if parsed else "Other"
 
 
-def clean_page_url(url: str | None) -> str | None:
-    """The page URL without credentials, query string and fragment, which may carry personal data."""
+def _page_url_and_host(url: str | None) -> tuple[str | None, str | None]:
+    """The page URL without credentials, query and fragment (they may carry personal data), and
+    its host, from one parse."""
     if not url:
-        return None
+        return None, None
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 address keeps its brackets
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    shown_host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    netloc = shown_host if parts.port is None else f"{shown_host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")), host or None
 
 
 def check_page_url(site: SiteView, url: str | None) -> str | None:
     """The cleaned page URL, refused unless its host is one of the site's domains."""
     try:
-        cleaned = clean_page_url(url)
-        host = urlsplit(cleaned).hostname if cleaned else None
+        cleaned, host = _page_url_and_host(url)
     except ValueError as exc:  # a port out of range, a malformed IPv6 address
         raise ConsentRejected("The page URL is malformed.", {"page_url": ["Not a URL."]}) from exc
     if cleaned is not None and not host_allowed(host, site.domains):
