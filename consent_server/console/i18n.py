@@ -127,6 +127,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats.language": "Språk",
         "stats.no_language": "(okänt)",
         "stats.none": "Inga val under perioden.",
+        # -- scans pages (scans_views.py)
+        # -- end scans
+        # -- declaration pages (declaration_views.py)
+        # -- end declaration
     },
     "en": {
         "console": "Consent console",
@@ -246,6 +250,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats.language": "Language",
         "stats.no_language": "(unknown)",
         "stats.none": "No choices in this period.",
+        # -- scans pages (scans_views.py)
+        # -- end scans
+        # -- declaration pages (declaration_views.py)
+        # -- end declaration
     },
 }
 
