@@ -30,6 +30,7 @@ from consent_server.consent_log.schemas import (
 from consent_server.consent_log.seals import seal_document
 from consent_server.consent_log.stats import site_stats
 from consent_server.extensions import db
+from consent_server.schemas import UtcDateTime, _In
 from consent_server.sites.hosts import origin_host
 
 
@@ -48,6 +49,7 @@ class Consents(MethodView):
             payload,
             client_ip=request.remote_addr,
             user_agent=request.headers.get("User-Agent"),
+            geo=gate().geo(request.environ),
         )
         if isinstance(outcome, Refusal):
             refuse(outcome)
@@ -101,6 +103,36 @@ class ConsentExport(MethodView):
         response = Response(stream_with_context(body), mimetype=mimetype)
         response.headers["Content-Disposition"] = f'attachment; filename="{site}-consents.{fmt}"'
         return response
+
+
+class BundleQuerySchema(_In):
+    """The range of an audit bundle, as an export's (a bundle has one format)."""
+
+    since = UtcDateTime()
+    until = UtcDateTime()
+
+
+@admin.route("/sites/<string:site>/consents/bundle")
+class ConsentBundle(MethodView):
+    """The consent log of a site as an audit bundle."""
+
+    @admin.doc(
+        security=BEARER,
+        responses={
+            "200": {
+                "description": "A zip of receipts.jsonl, seals.jsonl, jwks.json, manifest.json, "
+                "manifest.jws and VERIFY.txt, which `consent-server log verify` checks offline.",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    @require_token("auditor")  # outermost: no query is even parsed without a valid token
+    @admin.arguments(BundleQuerySchema, location="query")
+    def get(self, query: dict, site: str) -> Response:
+        """The export's receipts and seals as a verifiable zip; pending receipts stay unsealed."""
+        existing_site(site)
+        scope = export.export_scope(site, query.get("since"), query.get("until"))
+        return export.bundle_download(scope)
 
 
 @admin.route("/sites/<string:site>/seals")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from flask import current_app
+from flask import Response, current_app, request
 from sqlalchemy import Connection, Select, and_, func, or_, select
 from sqlalchemy.orm import defer
+from werkzeug.wsgi import wrap_file
 
 from consent_server.consent_log.keys import KeyStore
 from consent_server.consent_log.merkle import canonical
@@ -38,6 +41,9 @@ CSV_COLUMNS = (
     "page_url",
     "user_agent_family",
     "ip_truncated",
+    # Only in receipts recorded with region rules on (GEO_COUNTRY_HEADER); empty otherwise.
+    "country",
+    "region_rule",
     "record_hash",
     "seal",
     "leaf",
@@ -280,3 +286,29 @@ def write_bundle(scope: ExportScope, path: str | Path, server_hint: str = "") ->
         hint = server_hint or "its /.well-known/jwks.json"
         zf.writestr("VERIFY.txt", VERIFY_TEXT.format(name=path.name, server_hint=hint))
     return manifest
+
+
+def bundle_file(scope: ExportScope, name: str, server_hint: str = "") -> IO[bytes]:
+    """The bundle `name` written to a temporary file, open for reading and already unlinked."""
+    with tempfile.TemporaryDirectory(prefix="consent-bundle-") as tmp:
+        path = Path(tmp) / name
+        write_bundle(scope, path, server_hint)
+        out = path.open("rb")
+    # The directory is gone, file and all, before a byte is sent: the open handle still reads
+    # it (POSIX), and its space is freed when the response closes it, whether the download
+    # finished or the client went away, on every database (the rows were all read above).
+    return out
+
+
+def bundle_download(scope: ExportScope) -> Response:
+    """The scope's bundle as a zip attachment, for the admin API and the console alike."""
+    name = f"{scope.site.key}-audit-bundle.zip"
+    hint = f"{request.host_url}.well-known/jwks.json"
+    out = bundle_file(scope, name, server_hint=hint)
+    # The WSGI server closes the wrapped file when the response ends or is abandoned.
+    response = Response(
+        wrap_file(request.environ, out), mimetype="application/zip", direct_passthrough=True
+    )
+    response.content_length = os.fstat(out.fileno()).st_size
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

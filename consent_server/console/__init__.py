@@ -7,6 +7,8 @@ from flask import Flask
 
 def init_console(app: Flask) -> None:
     """Give the app its session settings and secret, the OIDC client if set, and the pages."""
+    import consent_server.console.declaration_views  # its pages join bp
+    import consent_server.console.scans_views  # its pages join bp
     import consent_server.console.stats_views  # noqa: F401  (its pages join bp)
     from consent_server.console import receipts_views  # noqa: F401  (its pages join bp)
     from consent_server.console.oidc import init_oidc

@@ -54,3 +54,10 @@ def export_jsonl(key: str) -> Response:
     )
     response.headers["Content-Disposition"] = f'attachment; filename="{site.key}-consents.jsonl"'
     return response
+
+
+@bp.get("/sites/<string:key>/bundle.zip")
+def bundle_zip(key: str) -> Response:
+    """The site's whole consent log as an audit bundle, as the admin API's bundle route."""
+    site = visible_site(key)
+    return export.bundle_download(export.export_scope(site.key, None, None))

@@ -95,7 +95,18 @@ def _headers(response: Response) -> Response:
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"t": i18n.translate, "lang": i18n.language, "csrf_token": csrf_token}
+    return {
+        "t": i18n.translate,
+        "lang": i18n.language,
+        "csrf_token": csrf_token,
+        "lang_url": lang_url,
+    }
+
+
+def lang_url(code: str) -> str:
+    """This page's query string with `lang` set to `code`: a switch keeps the other fields."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return "?" + urlencode([*kept, ("lang", code)])
 
 
 @bp.errorhandler(HTTPException)
