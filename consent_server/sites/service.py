@@ -298,8 +298,10 @@ def _entries_diff(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) ->
 
 
 def _yaml(content: dict[str, Any]) -> list[str]:
+    # Sorted keys: a revision PUT as JSON may be stored in another key order than one
+    # applied from YAML, and the diff should show changes, not reordering.
     return yaml.safe_dump(
-        content, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100
+        content, allow_unicode=True, sort_keys=True, default_flow_style=False, width=100
     ).splitlines(keepends=True)
 
 
