@@ -1,15 +1,22 @@
 """Category of a cookie or storage key, and whether it is first or third party.
 
 `classify` decides in this order: the site's declaration, the knowledge base of known
-cookies, then rules on the shape of the name; a cookie none of them recognises is
-`unknown`. `party` compares registrable domains by the public suffix list.
+cookies, rules on the shape of the name, a known name seen on an unexpected domain, then
+general evidence (vendor prefixes, the setting host, words in the name); a cookie none of
+them recognises is `unknown`. Every result says how sure it is (`confidence`) and why
+(`reason`). `party` compares registrable domains by the public suffix list.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from declaration.patterns import name_matches
 from scanner.knowledge import (
@@ -21,7 +28,34 @@ from scanner.knowledge import (
 )
 from scanner.model import Classification
 
-__all__ = ["classify", "declared_cookie", "party", "registrable_domain", "rule_category"]
+__all__ = [
+    "CONFIDENCE",
+    "classify",
+    "declared_cookie",
+    "evidence",
+    "party",
+    "registrable_domain",
+    "rule_category",
+]
+
+# How sure each way of deciding is. A known name on its own domains is near certain; the
+# same name elsewhere is probably the same cookie passed through another host; the rest is
+# evidence that generalises to names never seen, and is wrong more often.
+CONFIDENCE = {
+    "declared": 1.0,
+    "knowledge": 0.9,
+    "rule": 0.8,
+    "unexpected_domain": 0.6,
+    "vendor_prefix": 0.6,
+    "host": 0.5,
+    "name_words": 0.5,
+    "third_party_id": 0.4,
+    "none": 0.0,
+}
+# Names shorter than this are too generic ("id", "s") to carry a vendor to another domain.
+MIN_MOVED_NAME = 3
+# Hostile input: nothing longer is looked at (a cookie name is at most 4096 bytes anyway).
+MAX_NAME = 256
 
 
 # --- Party ---------------------------------------------------------------------------------
@@ -169,6 +203,157 @@ def rule_category(name: str) -> tuple[str, str] | None:
     return None
 
 
+# --- Evidence for names never seen ---------------------------------------------------------
+
+_MARKETING_WORDS = {
+    "ad",
+    "ads",
+    "adv",
+    "advert",
+    "advertising",
+    "adserver",
+    "pixel",
+    "track",
+    "tracker",
+    "tracking",
+    "trk",
+    "retarget",
+    "retargeting",
+    "remarketing",
+    "campaign",
+    "affiliate",
+    "usync",
+    "cookiesync",
+    "rtb",
+    "dsp",
+    "audience",
+    "fbp",
+    "fbclid",
+    "gclid",
+    "msclkid",
+    "utm",
+}
+_ANALYTICS_WORDS = {
+    "analytics",
+    "stats",
+    "statistics",
+    "pageview",
+    "pageviews",
+    "heatmap",
+    "experiment",
+    "abtest",
+    "metrics",
+}
+_ID_WORDS = {"uid", "uuid", "guid", "vid", "visitorid", "userid", "deviceid", "browserid"}
+_CONSENT_WORDS = {"consent", "gdpr", "cookielaw", "cmp"}
+_CART_WORDS = {"cart", "basket", "checkout", "wishlist"}
+_AUTH_WORDS = {"auth", "login", "logged", "remember"}
+
+
+@dataclass(frozen=True)
+class _Hints:
+    prefixes: tuple[tuple[str, str, str], ...]  # (lower-case prefix, vendor, category)
+    domains: dict[str, tuple[str, str]]  # registrable domain -> (vendor, category)
+
+
+@lru_cache(maxsize=1)
+def _hints() -> _Hints:
+    """Vendor prefixes and tracker domains of scanner/knowledge/hints.yaml (loaded once)."""
+    text = resources.files("scanner.knowledge").joinpath("hints.yaml").read_text("utf-8")
+    data = yaml.safe_load(text) or {}
+    prefixes = sorted(
+        ((p["prefix"].lower(), p["vendor"], p["category"]) for p in data.get("prefixes") or []),
+        key=lambda p: -len(p[0]),  # the longest prefix is the most specific
+    )
+    domains = {d["domain"]: (d["vendor"], d["category"]) for d in data.get("domains") or []}
+    return _Hints(tuple(prefixes), domains)
+
+
+_RANK = {"marketing": 3, "analytics": 2, "preferences": 1, "necessary": 0}
+
+
+@lru_cache(maxsize=4096)
+def _kb_domain(kb: KnowledgeBase, registrable: str) -> tuple[str, str] | None:
+    """(vendor, category) of the most tracking knowledge-base entry limited to this domain."""
+    best = None
+    for entry in kb.entries:
+        if (
+            entry.domains
+            and entry.applies_to(registrable)
+            and (best is None or _RANK.get(entry.category, 0) > _RANK.get(best.category, 0))
+        ):
+            best = entry
+    return (best.vendor, best.category) if best else None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A name or host as a reason quotes it: bounded, one line."""
+    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def evidence(
+    name: str, host: str, *, third_party: bool | None, kb: KnowledgeBase | None = None
+) -> tuple[str, str, float, str | None] | None:
+    """(category, reason, confidence, vendor) from general evidence, for a name never seen.
+
+    In order: a vendor's name prefix; the host, when a third party's, being a known
+    advertising or measurement domain (hints.yaml, then the knowledge base's domain
+    limits); words of advertising or analytics in the name; an identifier set by a third
+    party (readable across sites, so marketing). `third_party` None means the party is not
+    known (the site's domains were not given): the host still counts, an identifier not.
+    None when nothing speaks.
+    """
+    name = name[:MAX_NAME]
+    lower = name.lower()
+    hints = _hints()
+    for prefix, vendor, category in hints.prefixes:
+        if lower.startswith(prefix):
+            reason = (
+                f"the name starts with {prefix!r}, the prefix {vendor} uses for its "
+                f"{category} cookies"
+            )
+            return category, reason, CONFIDENCE["vendor_prefix"], vendor
+    registrable = registrable_domain(host) if host else ""
+    if third_party is not False and registrable:
+        known = hints.domains.get(registrable) or (_kb_domain(kb, registrable) if kb else None)
+        if known is not None:
+            vendor, category = known
+            reason = f"set by {_short(host)}, a domain of {vendor} used for {category}"
+            return category, reason, CONFIDENCE["host"], vendor
+    parts, words = _words(name)
+    analytics = words & _ANALYTICS_WORDS or ({"ab"} if {"ab", "test"} <= words else set())
+    for found, category in ((words & _MARKETING_WORDS, "marketing"), (analytics, "analytics")):
+        if found:
+            word = sorted(found)[0]
+            reason = f"the name contains {word!r}, a word of {category} cookies"
+            return category, reason, CONFIDENCE["name_words"], None
+    if third_party is True and (
+        words & _ID_WORDS or any(p.endswith(("uid", "uuid")) for p in parts)
+    ):
+        reason = (
+            f"an identifier set by a third party ({_short(host)}), which it can read on "
+            "every site that embeds it"
+        )
+        return "marketing", reason, CONFIDENCE["third_party_id"], None
+    return None
+
+
+def _site_words(name: str) -> tuple[str, str] | None:
+    """(category, reason) of a first-party cookie by the site machinery its name names."""
+    _, words = _words(name[:MAX_NAME])
+    lower = name[:MAX_NAME].lower()
+    if "consent" in lower or words & _CONSENT_WORDS:
+        return "necessary", "The name has the shape of a record of the visitor's consent choice."
+    if words & _CART_WORDS:
+        return "necessary", "The name has the shape of a shopping cart or checkout cookie."
+    if words & _AUTH_WORDS:
+        return "necessary", "The name has the shape of a sign-in cookie."
+    if "cookie" in lower and words & {"test", "check", "enabled"}:
+        return "necessary", "The name has the shape of a check whether cookies work."
+    return None
+
+
 # --- Classification ------------------------------------------------------------------------
 
 
@@ -188,17 +373,25 @@ def classify(
     """Category of one cookie (or localStorage / sessionStorage key) and how it was decided.
 
     1. The declaration (a Declaration, its data, or a list of cookie mappings): source
-       "declared", with the declared category and lifetime.
+       "declared", with the declared category and lifetime. Confidence 1.
     2. The knowledge base (None means the bundled default; `KnowledgeBase.empty()` for
-       none): source "knowledge", with vendor, typical lifetime and description.
-    3. Rules on the name's shape (session IDs, CSRF tokens, load-balancer cookies are
-       necessary; language, currency and theme are preferences): source "rule". When the
-       site's domains are given, rules only apply to the site's own (first-party) cookies:
-       a third party's "sid" says nothing about what it is for.
-    4. Otherwise category "unknown", source "none".
+       none): source "knowledge", with vendor, typical lifetime and description. 0.9.
+    3. Rules on the name's shape (session IDs, CSRF tokens, load-balancer cookies, consent
+       records, carts, sign-in are necessary; language, currency and theme are
+       preferences): source "rule", 0.8. When the site's domains are given, these only
+       apply to the site's own (first-party) cookies: a third party's "sid" says nothing
+       about what it is for.
+    4. A name the knowledge base knows on other domains (IDE from a white-label host,
+       VISITOR_INFO1_LIVE from an embed proxy): source "knowledge", that entry's category
+       and vendor, 0.6, and a reason that says the domain was unexpected.
+    5. Evidence (`evidence`): a vendor's name prefix 0.6; a third party's host known for
+       advertising or measurement 0.5; advertising or analytics words in the name 0.5; an
+       identifier set by a third party 0.4. Source "rule".
+    6. Otherwise category "unknown", source "none", confidence 0.
     """
     site_domains = tuple(site_domains)
     kb = _knowledge(knowledge)
+    host = normalize_host(domain)
     declared = declared_cookie(name, domain, storage, declaration, site_domains)
     if declared is not None:
         known = kb.lookup(name, domain, storage)
@@ -210,22 +403,50 @@ def classify(
             declared_lifetime=declared.get("lifetime", "session"),
             typical_lifetime=known.lifetime if known else None,
             description=known.description if known else None,
+            confidence=CONFIDENCE["declared"],
+            reason="declared by the site",
         )
     known = kb.lookup(name, domain, storage)
     if known is not None:
-        return _from_knowledge(known)
-    rule = rule_category(name)
-    if rule is not None and _of_site(normalize_host(domain), site_domains):
-        category, reason = rule
-        return Classification(category=category, source="rule", description=reason)
-    return Classification(category="unknown", source="none")
+        return _from_knowledge(known, CONFIDENCE["knowledge"], f"known cookie of {known.vendor}")
+    first_party = _of_site(host, site_domains)
+    if first_party:
+        rule = rule_category(name[:MAX_NAME]) or _site_words(name)
+        if rule is not None:
+            category, reason = rule
+            return Classification(
+                category=category,
+                source="rule",
+                description=reason,
+                confidence=CONFIDENCE["rule"],
+                reason=reason,
+            )
+    moved = kb.lookup_name(name, storage) if len(name) >= MIN_MOVED_NAME else None
+    if moved is not None:
+        reason = f"known name of {moved.vendor}, seen on an unexpected domain {_short(host)}"
+        return _from_knowledge(moved, CONFIDENCE["unexpected_domain"], reason)
+    third_party = (not first_party) if site_domains else None
+    found = evidence(name, host, third_party=third_party, kb=kb)
+    if found is not None:
+        category, reason, confidence, vendor = found
+        return Classification(
+            category=category, source="rule", vendor=vendor, confidence=confidence, reason=reason
+        )
+    return Classification(
+        category="unknown",
+        source="none",
+        confidence=CONFIDENCE["none"],
+        reason="no declaration, known name or evidence matched",
+    )
 
 
-def _from_knowledge(entry: KnowledgeEntry) -> Classification:
+def _from_knowledge(entry: KnowledgeEntry, confidence: float, reason: str) -> Classification:
     return Classification(
         category=entry.category,
         source="knowledge",
         vendor=entry.vendor,
         typical_lifetime=entry.lifetime,
         description=entry.description or None,
+        confidence=confidence,
+        reason=reason,
     )

@@ -140,6 +140,8 @@ class Classification:
     declared_lifetime: str | None = None
     typical_lifetime: str | None = None
     description: str | None = None
+    confidence: float = 0.0  # 0 to 1: how sure the scanner is of `category`
+    reason: str | None = None  # why, in words a person can check
 
 
 @dataclass

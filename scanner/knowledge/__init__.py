@@ -480,6 +480,19 @@ class KnowledgeBase:
                     return entry
         return None
 
+    def lookup_name(self, name: str, storage: str = "cookie") -> KnowledgeEntry | None:
+        """The entry `lookup` would give for this name on one of its own domains, or None.
+
+        For a known name seen somewhere else (a white-label host, an embed proxy): the
+        caller decides how much that is worth.
+        """
+        candidates = [*self._exact.get(name, ()), *self._patterns]
+        for same_storage in (True, False):
+            for entry in candidates:
+                if (entry.storage == storage) == same_storage and entry.matches_name(name):
+                    return entry
+        return None
+
     def vendors(self) -> set[str]:
         """Every vendor named in the knowledge base."""
         return {entry.vendor for entry in self.entries}

@@ -56,6 +56,11 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
+def _reason(cls: dict[str, Any]) -> str:
+    """The classifier's reason under its source, when it gave one (reports before it had none)."""
+    return f"<br><small>{_e(cls['reason'])}</small>" if cls.get("reason") else ""
+
+
 def _policy_quotes(finding: dict[str, Any]) -> str:
     quotes = _quotes((finding.get("evidence") or {}).get("policy"))[:3]
     return "".join(f"<blockquote>{_e(q)}</blockquote>" for q in quotes)
@@ -374,7 +379,7 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
         cls = c["classification"]
         out.append(
             f"<tr><td><code>{_e(c['name'])}</code></td><td>{_e(c['domain'])}</td>"
-            f"<td>{_e(c['party'])}</td><td>{_e(cls['category'])}</td><td>{_e(cls['source'])}</td>"
+            f"<td>{_e(c['party'])}</td><td>{_e(cls['category'])}</td><td>{_e(cls['source'])}{_reason(cls)}</td>"
             f"<td>{_e(cls.get('vendor'))}</td>"
             f"<td data-v='{c['requested_seconds'] or 0}'>{_days(c['requested_seconds'], t)}</td>"
             f"<td data-v='{c['stored_seconds'] or 0}'>{_days(c['stored_seconds'], t)}</td>"

@@ -1,0 +1,228 @@
+"""Cookie classification accuracy on the Open Cookie Database (OCD).
+
+    .venv/bin/python bench/cookie_classification.py --ocd /tmp/ocd/open-cookie-database.csv [--json]
+
+The OCD CSV is measurement data only: it is not in this repository (get it from
+github.com/jkwakman/Open-Cookie-Database, file open-cookie-database.csv; see
+docs/benchmarks.md). Nothing of it is learnt from: the classifier sees (name, host) only.
+
+Rows are split in two:
+
+  unseen   the bundled knowledge base knows no entry for the name (exact or pattern, on any
+           domain): what the classifier does with a cookie it has never seen.
+  known    the knowledge base has an entry for the name; classified once on the OCD's own
+           domain and once on a white-label host (track.example.net), to show what a known
+           name on an unexpected domain gets.
+
+Each row runs the real `scanner.classify.classify` on (name, host) for a site whose own
+domain is www.example-shop.se. The OCD Domain text becomes a host: the first alternative
+("adform.net (3rd party) or ..." -> adform.net); "Advertiser's website domain (1st party)"
+-> www.example-shop.se.
+
+Category mapping (OCD -> ours): Marketing -> marketing, Analytics -> analytics, Security ->
+necessary, Personalization -> preferences, Functional -> necessary OR preferences. OCD's
+Functional mixes what a consent law calls strictly necessary (sessions, CSRF tokens, load
+balancers, the consent record itself) with convenience settings (language, chat widget
+state), so either of our two non-tracking purposes counts as right; analytics or marketing
+for a Functional row counts as wrong. `unknown` always counts as wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scanner.classify import classify
+from scanner.knowledge import KnowledgeBase
+
+SITE_HOST = "www.example-shop.se"
+WHITE_LABEL_HOST = "track.example.net"
+ACCEPTED = {
+    "marketing": {"marketing"},
+    "analytics": {"analytics"},
+    "security": {"necessary"},
+    "personalization": {"preferences"},
+    "functional": {"necessary", "preferences"},
+}
+PREDICTIONS = ("necessary", "preferences", "analytics", "marketing", "unknown")
+_HOST = re.compile(r"^\.?([a-z0-9-]+(?:\.[a-z0-9-]+)+)\b", re.IGNORECASE)
+_COUNT = re.compile(r"\s*\[x\d+\]$")
+_PLACEHOLDER = re.compile(r"<[^<>]*>|%[A-Z]+%")
+
+
+def host_of(domain_text: str) -> str:
+    """The host a row's cookie is set on: the first alternative of the Domain text."""
+    first = domain_text.strip().split(" or ")[0].strip()
+    if "advertiser" in first.lower():
+        return SITE_HOST
+    match = _HOST.match(first)
+    return match.group(1).lower() if match else SITE_HOST
+
+
+def name_candidates(raw: str, wildcard: bool) -> list[str]:
+    """Concrete cookie names for a row; a wildcard name is a prefix, so give a few tails."""
+    name = _COUNT.sub("", raw.strip())
+    name = _PLACEHOLDER.sub("123", name)
+    if " " in name:  # "_dp Cookie": the name is the first word
+        name = name.split()[0]
+    if not wildcard:
+        return [name]
+    if name.endswith(("_", ".", "-", ":")):
+        return [name + "ABC123", name + "abc123"]
+    return [name + "_ABC123", name + ".1.abc123", name + "ABC123"]
+
+
+def known_by_name(kb: KnowledgeBase, names: list[str]) -> str | None:
+    """The first candidate name some knowledge-base entry claims on any domain."""
+    for name in names:
+        if any(entry.matches_name(name) for entry in kb.entries):
+            return name
+    return None
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows with a name and a category we can score."""
+    rows = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            raw = (row.get("Cookie / Data Key name") or "").strip()
+            category = (row.get("Category") or "").strip().lower()
+            if not raw or raw.upper() == "N/A" or category not in ACCEPTED:
+                continue
+            rows.append(
+                {
+                    "name": raw,
+                    "category": category,
+                    "domain": (row.get("Domain") or "").strip(),
+                    "wildcard": (row.get("Wildcard match") or "").strip() == "1",
+                }
+            )
+    return rows
+
+
+class Tally:
+    """Accuracy, coverage and a confusion table over scored rows."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.right = 0
+        self.unknown = 0
+        self.per: dict[str, Counter[str]] = defaultdict(Counter)
+        self.confusion: dict[str, Counter[str]] = defaultdict(Counter)
+        self.sources: Counter[str] = Counter()
+        self.wrong: list[tuple[str, str, str, str]] = []
+
+    def add(self, name: str, host: str, truth: str, predicted: str, source: str) -> None:
+        ok = predicted in ACCEPTED[truth]
+        self.total += 1
+        self.right += ok
+        self.unknown += predicted == "unknown"
+        self.per[truth]["total"] += 1
+        self.per[truth]["right"] += ok
+        self.confusion[truth][predicted] += 1
+        self.sources[source] += 1
+        if not ok:
+            self.wrong.append((name, host, truth, predicted))
+
+    def summary(self) -> dict[str, Any]:
+        covered = self.total - self.unknown
+        return {
+            "rows": self.total,
+            "accuracy": round(self.right / self.total, 4) if self.total else None,
+            "unknown": self.unknown,
+            "coverage": round(covered / self.total, 4) if self.total else None,
+            "accuracy_when_classified": round(self.right / covered, 4) if covered else None,
+            "per_category": {
+                k: {"rows": v["total"], "accuracy": round(v["right"] / v["total"], 4)}
+                for k, v in sorted(self.per.items())
+            },
+            "confusion": {k: dict(v) for k, v in sorted(self.confusion.items())},
+            "sources": dict(self.sources),
+        }
+
+
+def run(path: Path) -> dict[str, Any]:
+    kb = KnowledgeBase.load_default()
+    unseen, known_own, known_moved = Tally(), Tally(), Tally()
+    for row in load_rows(path):
+        candidates = name_candidates(row["name"], row["wildcard"])
+        host = host_of(row["domain"])
+        known = known_by_name(kb, candidates)
+        truth = row["category"]
+        if known is None:
+            name = candidates[0]
+            c = classify(name, host, knowledge=kb, site_domains=(SITE_HOST,))
+            unseen.add(name, host, truth, c.category, c.source)
+            continue
+        c = classify(known, host, knowledge=kb, site_domains=(SITE_HOST,))
+        known_own.add(known, host, truth, c.category, c.source)
+        c = classify(known, WHITE_LABEL_HOST, knowledge=kb, site_domains=(SITE_HOST,))
+        known_moved.add(known, WHITE_LABEL_HOST, truth, c.category, c.source)
+    return {
+        "ocd": str(path),
+        "site": SITE_HOST,
+        "unseen": unseen.summary(),
+        "known_on_ocd_domain": known_own.summary(),
+        "known_on_unexpected_domain": known_moved.summary(),
+        "_wrong_unseen": unseen.wrong,
+        "_wrong_moved": known_moved.wrong,
+    }
+
+
+def _print(result: dict[str, Any], verbose: bool) -> None:
+    for key, title in (
+        ("unseen", "Names the knowledge base does not know"),
+        ("known_on_ocd_domain", "Known names, on the OCD's domain"),
+        ("known_on_unexpected_domain", f"Known names, on {WHITE_LABEL_HOST}"),
+    ):
+        s = result[key]
+        print(f"\n{title}: {s['rows']} rows")
+        if not s["rows"]:
+            continue
+        print(
+            f"  accuracy {s['accuracy']:.1%}, unknown {s['unknown']} "
+            f"(coverage {s['coverage']:.1%}), accuracy when classified "
+            f"{(s['accuracy_when_classified'] or 0):.1%}; by source {s['sources']}"
+        )
+        for cat, v in s["per_category"].items():
+            print(f"  {cat:<16} {v['rows']:>4} rows  {v['accuracy']:.1%}")
+        print("  confusion (OCD category -> predicted):")
+        print("    " + " " * 16 + "".join(f"{p:>12}" for p in PREDICTIONS))
+        for cat, counts in s["confusion"].items():
+            print(f"    {cat:<16}" + "".join(f"{counts.get(p, 0):>12}" for p in PREDICTIONS))
+    if verbose:
+        print("\nWrong (unseen):")
+        for w in result["_wrong_unseen"]:
+            print("  ", *w)
+        print("\nWrong (known, unexpected domain):")
+        for w in result["_wrong_moved"]:
+            print("  ", *w)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--ocd", required=True, type=Path, help="open-cookie-database.csv")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--verbose", action="store_true", help="list the misclassified rows")
+    args = parser.parse_args(argv)
+    if not args.ocd.is_file():
+        parser.error(f"{args.ocd}: no such file")
+    result = run(args.ocd)
+    if args.json:
+        out = {k: v for k, v in result.items() if not k.startswith("_")}
+        print(json.dumps(out, indent=2))
+    else:
+        _print(result, args.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
