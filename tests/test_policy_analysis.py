@@ -160,14 +160,16 @@ def test_english_implied_consent_and_browser_settings() -> None:
         "to use this website you agree to our use of cookies. If you do not want cookies, you can "
         "disable them in your browser settings."
     )
+    # Disabling cookies in the browser is a way to withdraw, if a weak one: not "no withdrawal".
     assert [p.value for p in st.problems] == [
         "policy_implied_consent",
         "policy_browser_settings_consent",
-        "policy_no_withdrawal",
+        "policy_browser_only_withdrawal",
     ]
     assert problem_texts(st, "policy_implied_consent") == [
         "By continuing to use this website you agree to our use of cookies."
     ]
+    assert st.problem("policy_browser_only_withdrawal")[0].detail["offers"] == "browser_settings"
 
 
 def test_browser_advice_next_to_a_consent_tool_is_no_problem() -> None:

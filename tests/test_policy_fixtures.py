@@ -49,6 +49,7 @@ TABLE = {
         {
             "policy_implied_consent",
             "policy_browser_settings_consent",
+            "policy_browser_only_withdrawal",
             "policy_outdated_reference",
             "policy_transfer_outside_eea",
         },
@@ -181,11 +182,16 @@ def test_continued_use_browser_settings_and_pul(policies: dict[str, PolicyStatem
         "inkassosed."
     ]
     assert any("servrar finns i USA" in t for t in problem_texts(st, "policy_transfer_outside_eea"))
-    # The only way out offered is deleting cookies in the browser.
+    # The only ways out offered are the browser's: switching cookies off, deleting them.
     assert {c.value for c in st.withdrawal} == {"browser"}
     assert cited(st, "withdrawal", "browser") == [
-        "Du kan när som helst radera sparade cookies via webbläsarens inställningar eller historik."
+        "Om du inte vill att vi använder cookies kan du stänga av dem i din webbläsares "
+        "inställningar, men då kan delar av kundportalen sluta fungera.",
+        "Du kan när som helst radera sparade cookies via webbläsarens inställningar eller historik.",
     ]
+    [weak] = st.problem("policy_browser_only_withdrawal")
+    assert weak.detail["offers"] == "browser_settings_and_deleting_cookies"
+    assert weak.detail["severity"] == "low" and "Art. 7(3)" in weak.detail["message"]
     # The purposes, sentence by sentence.
     assert any("förblir inloggad" in t for t in cited(st, "purposes", "necessary"))
     assert any("personliga inställningar" in t for t in cited(st, "purposes", "preferences"))

@@ -51,6 +51,7 @@ TABLE = {
         {
             "policy_implied_consent",
             "policy_browser_settings_consent",
+            "policy_browser_only_withdrawal",
             "policy_outdated_reference",
             "policy_transfer_outside_eea",
         },

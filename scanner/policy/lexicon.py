@@ -40,6 +40,9 @@ class Lexicon:
     negated_use: re.Pattern[str]  # "we do not use ..."
     denial: re.Pattern[str]  # a negation at most two words before a purpose: "inte för"
     purposes: tuple[tuple[str, re.Pattern[str]], ...]
+    # A category named on its own: a heading "Nödvändiga", a table cell "Targeting", a list
+    # entry "Statistik: ...". (purpose, pattern matched against the whole label)
+    category_names: tuple[tuple[str, re.Pattern[str]], ...]
     lifetimes: tuple[tuple[str, re.Pattern[str]], ...]
     duration: re.Pattern[str]
     numbers: dict[str, float]
@@ -50,6 +53,8 @@ class Lexicon:
     browser_refusal: re.Pattern[str]
     browser_consent: re.Pattern[str]
     cookie_removal: re.Pattern[str]
+    deletion: re.Pattern[str]  # "radera", "delete": withdrawal by deleting cookies
+    privacy_title: re.Pattern[str]  # a title about personal data, not only cookies
     manual: re.Pattern[str]
     site_consent: re.Pattern[str]
     conditional_consent: re.Pattern[str]
@@ -65,7 +70,10 @@ class Lexicon:
 # -- shared ---------------------------------------------------------------------------------------
 
 # Cookies under any name: "cookies", "sessionscookie", "cookieinställningar", "kakor", ...
-COOKIE_WORD = r"\b\w*cookie\w*|\b(?:sessions|webb|tredjeparts|förstaparts)?kak(?:a|an|or|orna)\b"
+COOKIE_WORD = (
+    r"\b\w*cookie\w*|\b\w*kak(?:a|an|or|orna)\b|"
+    r"\bkak(?:inställning|val|banner|ruta|rutan|policy)\w*"
+)
 
 # URLs, bare domains and e-mail addresses: blanked before matching, so that
 # "www.minacookies.se" is no mention of cookies and "info@datainspektionen.se" no authority.
@@ -258,9 +266,11 @@ SV = Lexicon(
         r"^\W*(?:de|dessa|denna|detta|sådana|sådan)\b|"
         r"\b(?:den|denna|sådan)\s+information(?:en)?\b|\bdessa\s+uppgifter\b"
     ),
-    negation=_re(r"\b(?:inte|ej|aldrig|inga|inget|ingen|icke)\b"),
+    negation=_re(r"\b(?:inte|ej|aldrig|inga|inget|ingen|icke)\b|\butan\s+att\b"),
     lifetime_negation=_re(r"\b(?:inte|ej|aldrig|inga|inget|ingen|icke|saknar|utan)\b"),
-    clause_break=_re(r"[;:]|\b(?:men|utan|endast|bara|förutom|däremot|istället|medan|dock)\b"),
+    clause_break=_re(
+        r"[;:]|\b(?:men|utan(?!\s+att\b)|endast|bara|förutom|däremot|istället|medan|dock)\b"
+    ),
     negated_use=_re(
         r"\b(?:vi|webbplatsen|sajten|hemsidan)\s+(?:använder|sätter|placerar|nyttjar|lagrar)\s+"
         r"(?:\w+\s+)?(?:inte|inga|ej|aldrig)\b|"
@@ -273,10 +283,11 @@ SV = Lexicon(
             _re(
                 r"\blogga[rt]?\s+in\b|\binloggning\w*|\binloggad\w*|\bkom\s+ihåg\s+mig\b|"
                 r"\bstrikt\s+nödvändig\w*|\btekniskt\s+nödvändig\w*|(?<!icke-)(?<!icke\s)\bnödvändiga\s+(?:cookies|kakor)\b|"
-                r"\bför\s+att\s+(?:webbplatsen|sajten|hemsidan|tjänsten)\s+ska\s+fungera\b|"
+                r"\bför\s+att\s+(?:webbplatsen|sajten|hemsidan|tjänsten|e-tjänsterna|\w+en|\w+na)\s+ska\s+fungera\b|"
                 r"\bgrundläggande\s+funktion\w*|\bvarukorg\w*|\bkundvagn\w*|"
                 r"\bsäkerhet(?:en|sskäl)?\b|\bbedrägeri\w*|\blastbalans\w*|"
-                r"\bspara\s+(?:ditt|dina)\s+(?:cookie)?(?:val|samtycke)\b"
+                r"\bspara[rs]?\s+(?:ditt|dina)\s+(?:(?:cookie|kak|samtyckes)val|samtycke)\b|"
+                r"\bspara[rs]?\s+(?:ditt|dina)\s+val\s+(?:om|av)\s+(?:cookies|kakor)\b"
             ),
         ),
         (
@@ -287,7 +298,17 @@ SV = Lexicon(
                 r"\bspråk(?:val|inställning)\w*|\bönskemål\b|"
                 r"\banpassa\w*(?!(?:\W+\w+){0,6}?\W+(?:annons|reklam|marknadsf|erbjudand))|"
                 r"\bpersonaliser\w*|\bpersonliggjord\w*\s+upplevelse\w*|\brekommendation\w*|"
-                r"\bkomma\s+ihåg\s+(?:dina|ditt)\s+(?:val|inställningar|språk)\b|\bslipper\s+göra\s+om\b"
+                r"\bkomma\s+ihåg\s+(?:dina|ditt)\s+(?:val|inställningar|språk)\b|\bslipper\s+göra\s+om\b|"
+                r"\bspara[rs]?\s+(?:dina|ditt)\s+val\s+(?:om|av|för)\s+(?!cookies|kakor)\w+|"
+                # What a functional cookie does: "kommer ihåg din varukorg till nästa besök"
+                # (the cart inside it is then no necessary cookie: the longest reading wins).
+                r"\bkom(?:ma|mer)?\s+ihåg\b(?!\s+mig\b)[^.]{0,40}?\b(?:\w*språk\w*|valuta\w*|land|region\w*|"
+                r"tema\w*|layout\w*|tidszon\w*|\w*inställning\w*|sökning\w*|apotek\w*|textstorlek\w*|kontrast\w*|"
+                r"butik\w*|varuhus\w*|ort\w*|stad\w*)|"
+                # The cart kept from one visit to the next is a convenience; within a visit it
+                # is necessary ("för att komma ihåg vad du lagt i varukorgen").
+                r"\bkom(?:ma|mer)?\s+ihåg\b[^.]{0,30}?\bvarukorg\w*[^.]{0,20}?"
+                r"\b(?:till\s+nästa|mellan|nästa\s+gång|när\s+du\s+kommer\s+tillbaka)\b"
             ),
         ),
         (
@@ -298,7 +319,9 @@ SV = Lexicon(
                 r"\bhur\s+(?:du|besökare|användare|våra\s+besökare)\s+(?:använder|navigerar|rör\s+sig)\b|"
                 r"\bantal(?:et)?\s+(?:besökare|besök|användare)\b|"
                 r"\bmusklick\w*|\bklick(?:en)?\b|\bbesökstid\w*|\bsidvisning\w*|\btrafik(?:en)?\b|"
-                r"\banonym\w*(?:\s+\w+){0,2}\s+profilering\w*"
+                r"\banonym\w*(?:\s+\w+){0,2}\s+profilering\w*|"
+                r"\bvilka\s+(?:sidor|delar|funktioner|artiklar|produkter|tjänster)\b[^.]{0,40}?"
+                r"\b(?:används|besöks|läses|visas)\s+(?:mest|oftast)\b|\bhur\s+många\s+som\s+(?:besöker|läser|använder)\b"
             ),
         ),
         (
@@ -310,13 +333,33 @@ SV = Lexicon(
             ),
         ),
     ),
+    category_names=(
+        ("necessary", _re(r"(?:strikt\s+|tekniskt\s+)?nödvändig\w*(?:\s+(?:cookies|kakor))?")),
+        (
+            "preferences",
+            _re(
+                r"(?:funktionella|funktion|preferens|inställnings)\w*(?:\s+(?:cookies|kakor))?|preferenser"
+            ),
+        ),
+        ("analytics", _re(r"(?:statistik|analys|mätnings|prestanda)\w*(?:\s+(?:cookies|kakor))?")),
+        (
+            "marketing",
+            _re(
+                r"(?:marknadsföring|annonsering|reklam|annons|riktad\s+reklam)\w*(?:\s+(?:cookies|kakor))?"
+            ),
+        ),
+    ),
     lifetimes=(
         (
             "session",
             _re(
                 r"\bsessions(?:cookie|kak)\w*|\bsession\s*cookies?\b|\bsessionsbaserad\w*|"
                 r"\b(?:försvinner|raderas|tas\s+bort|upphör)\b[^.]{0,60}?\b(?:stänger|stängs|avslutar|lämnar)\b|"
-                r"\blagras\s+tillfälligt\b|\btillfällig\w*\s+(?:cookie|kak)\w*"
+                r"\blagras\s+tillfälligt\b|\btillfällig\w*\s+(?:cookie|kak)\w*|"
+                # "Session" as a value in a table or list, and ranges: "Session - 12 månader",
+                # "mellan en session och 24 månader".
+                r"(?:^|[|:])\s*session\s*(?=$|[|\u2013\u2014-]|till\b|och\b)|"
+                r"\b(?:från|mellan)\s+(?:en\s+)?session\s+(?:till|och)\b"
             ),
         ),
         (
@@ -344,7 +387,7 @@ SV = Lexicon(
         r"\b(?:samtycker|godkänner|accepterar)\s+du\b[^.]{0,60}?\bgenom\s+att\s+(?:fortsätta|använda|besöka|surfa)\b"
     ),
     terms_consent=_re(
-        r"\bgenom\s+att\s+(?:godkänna|acceptera)\s+[^.]{0,60}?\b(?:villkor|policy|integritetspolicy)\w*"
+        r"\bgenom\s+att\s+(?:godkänna|acceptera)\s+[^.]{0,60}?\w*(?:villkor|policy)\w*"
         r"[^.]{0,150}?\b(?:samtycker|godkänner|accepterar)\b"
     ),
     browser=_re(r"\bwebbläsar\w*"),
@@ -358,17 +401,24 @@ SV = Lexicon(
         r"\b(?:samtycker|godkänner|accepterar|medger)\b[^.]{0,100}?\b(?:genom|via|med)\s+(?:\w+\s+)?webbläsar\w*|"
         r"\bwebbläsar\w*[^.]{0,100}?\b(?:innebär|betyder|anses)\b[^.]{0,40}?(?:samtycke|godkänn|accepter)|"
         r"\bom\s+(?:din\s+)?webbläsar\w*\s+(?:är\s+inställd|tillåter|accepterar)[^.]{0,80}?"
-        r"\b(?:samtycker|godkänner|accepterar)\b"
+        r"\b(?:samtycker|godkänner|accepterar)\b|"
+        # "Om du inte ändrar inställningarna i din webbläsare godkänner du ..."
+        r"\bom\s+du\s+inte\s+(?:ändrar|stänger\s+av|blockerar)\b[^.]{0,60}?\bwebbläsar\w*[^.]{0,60}?"
+        r"\b(?:samtycker|godkänner|accepterar|medger)\b"
     ),
     # What the visitor can do ("du kan radera cookies", "cookies kan raderas"), not what
     # happens by itself ("sådana cookies raderas efter utgångsdatumet").
     cookie_removal=_re(
-        r"\b(?:kan|går\s+att|möjligt\s+att)\b[^.]{0,60}?"
-        r"\b(?:radera\w*|ta\s+bort|tas\s+bort|rensa\w*|blockera\w*|stänga\s+av|stängas\s+av)\b"
+        r"\b(?:kan|går\s+att|möjligt\s+att)\b[^.]{0,80}?"
+        r"\b(?:radera\w*|ta\s+bort|tas\s+bort|rensa\w*|töm\w*|blockera\w*|neka|vägra|stänga\s+av|stängas\s+av)\b"
         r"[^.]{0,40}?\b(?:cookies|kakor)\b|"
+        r"\b(?:cookies|kakor)\b[^.]{0,60}?\b(?:kan|går\s+att)\s+(?:du\s+)?(?:\w+\s+){0,2}?"
+        r"(?:radera|ta\s+bort|rensa|blockera|stänga\s+av)\b|"
         r"\b(?:kan|går\s+att)\b[^.]{0,40}?\b(?:cookies|kakor)\b[^.]{0,40}?"
         r"\b(?:raderas|tas\s+bort|rensas|blockeras|stängas\s+av)\b"
     ),
+    deletion=_re(r"\b(?:radera\w*|ta\s+bort|tas\s+bort|rensa\w*|töm\w*)"),
+    privacy_title=_re(r"\bintegritet\w*|\bpersonuppgift\w*|\bdataskydd\w*|\bsekretess\w*"),
     manual=_re(r"\bmanuellt\b|\bhårddisk\w*|\bwebbläsar\w*"),
     site_consent=_re(
         r"\b(?:cookie|samtyckes)-?(?:banner\w*|ruta\w*|rutan|verktyg\w*|inställning\w*|hantera\w*|panel\w*|dialog\w*)|"
@@ -380,7 +430,8 @@ SV = Lexicon(
     withdrawal=_re(
         r"\båterkalla\w*|\bta\s+tillbaka\s+(?:ditt\s+|sitt\s+|ett\s+)?(?:lämnat\s+)?samtycke\b|"
         r"\bdra\s+tillbaka\s+(?:ditt\s+)?samtycke\b|"
-        r"\bändra\s+(?:ditt\s+samtycke|dina\s+(?:cookie)?(?:val|inställningar|samtyckesval))\b"
+        r"\b(?:ändra|hantera|uppdatera)[rs]?\s+(?:eller\s+återkalla\s+)?"
+        r"(?:ditt\s+samtycke|ditt\s+val|dina\s+\w*(?:val|inställningar))\b"
     ),
     via_site=_re(
         r"\bcookie-?inställning\w*|\bsamtyckes\w*|\blänk\w*|\bbanner\w*|\bikon\w*|\bknapp\w*|\bsidfot\w*"
@@ -424,7 +475,7 @@ EN = Lexicon(
     continues=_re(
         r"^\W*(?:they|these|this|such|those)\b|\b(?:this|that|such)\s+information\b|\bthis\s+data\b"
     ),
-    negation=_re(r"\b(?:not|never|no|none|neither|nor)\b|n't\b"),
+    negation=_re(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b"),
     lifetime_negation=_re(r"\b(?:not|never|no|none|neither|nor|without|lacks?)\b|n't\b"),
     clause_break=_re(r"[;:]|\b(?:but|only|except|however|instead|whereas|while|although)\b"),
     negated_use=_re(
@@ -439,9 +490,11 @@ EN = Lexicon(
             _re(
                 r"\blog(?:ged)?[ -]?in(?:to)?\b|\blogin\b|\bsign(?:ed)?[ -]in\b|\bauthenticat\w+|"
                 r"\bstrictly\s+necessary\b|(?<!non-)(?<!non\s)\b(?:essential|necessary)\s+(?:cookies|for)\b|"
-                r"\bshopping\s+(?:cart|basket)\b|\bcheckout\b|\bsecurity\b|\bfraud\w*|\bload[ -]balanc\w+|"
+                r"\bshopping\s+(?:cart|basket)\b|\b(?:your\s+)?basket\b|\bcheck[ -]?out\b|\bsecur(?:e|ely|ity)\b|"
+                r"\bfraud\w*|\bload[ -]balanc\w+|\bbalance\s+the\s+load\b|\bpaywall\b|"
                 r"\bremember\w*\s+your\s+(?:cookie\s+|consent\s+)(?:choices?|consent|preferences)\b|"
-                r"\bfor\s+the\s+(?:website|site)\s+to\s+(?:work|function)\b"
+                r"\bfor\s+the\s+(?:website|site)\s+to\s+(?:work|function)\b|"
+                r"\bmake\s+the\s+[\w -]{1,40}?\s+work\b"
             ),
         ),
         (
@@ -451,14 +504,19 @@ EN = Lexicon(
                 r"\b(?:remember|store|save)\w*\s+your\s+(?!cookie|consent)(?:\w+\s+)?(?:settings|preferences|choices)\b|"
                 r"\blanguage\s+(?:settings|preferences)\b|\bpreferred\s+language\b|"
                 r"\bpersonali[sz]\w*(?!\s+(?:ads|advert\w*|offers|marketing))|\bcustomi[sz]\w*|"
-                r"\brecommendations?\b|\btailor\w*(?!(?:\W+\w+){0,4}?\W+(?:ads|advert|marketing|offers))"
+                r"\brecommendations?\b|\btailor\w*(?!(?:\W+\w+){0,4}?\W+(?:ads|advert|marketing|offers))|"
+                # What a functional cookie does: "remember your currency and delivery country".
+                r"\bremember\w*\s+(?:your|the|which|what)\b(?!\s+(?:cookie|consent))[^.]{0,40}?\b(?:language|currency|"
+                r"country|region|theme|layout|time\s*zone|font|volume|location|store|dates|searches|search|room)\b"
             ),
         ),
         (
             "analytics",
             _re(
                 r"\banalytic\w*|\banaly[sz]\w*|\bstatistic\w*|\bmeasur\w+|"
-                r"\bhow\s+(?:visitors|users|you|people)\s+(?:use|interact|navigate|find|move)\b|"
+                r"\bhow\s+(?:visitors|users|you|people|customers|listeners|readers)\s+(?:use|interact|navigate|find|move)\b|"
+                r"\bwhich\s+(?:pages|articles|features|recipes|boards|products|sections)\b[^.]{0,40}?"
+                r"\b(?:are|is)\s+(?:used|read|visited|viewed|popular|busiest|most)\b|\bcounts?\s+visits\b|"
                 r"\bnumber\s+of\s+(?:visitors|visits|users)\b|"
                 r"\bpage\s*views?\b|\b(?:visitor|user)\s+behaviou?r\b|\baudience\s+measurement\b|"
                 r"\banonymous(?:\s+\w+){0,2}\s+profiling\b|\bperformance\s+cookies\b|\bclicks?\b|\btraffic\b"
@@ -467,17 +525,30 @@ EN = Lexicon(
         (
             "marketing",
             _re(
-                r"\bmarketing\b|\badvertis\w+|\bads\b|\bretargeting\b|\bremarketing\b|\btargeted\b|"
+                r"\bmarketing\b|\badvertis\w+|\badverts?\b|\bads\b|\bretargeting\b|\bremarketing\b|\btargeted\b|"
                 r"\bprofiling\b|\binterest[- ]based\b|\byour\s+interests\b|\boffers\b|"
                 r"\btargeting\s+cookies\b"
             ),
         ),
+    ),
+    category_names=(
+        ("necessary", _re(r"(?:strictly\s+)?(?:necessary|essential)(?:\s+cookies)?")),
+        (
+            "preferences",
+            _re(r"(?:functional|functionality|preferences?|personali[sz]ation)(?:\s+cookies)?"),
+        ),
+        ("analytics", _re(r"(?:analytics?|statistics|performance|measurement)(?:\s+cookies)?")),
+        ("marketing", _re(r"(?:marketing|advertising|targeting|social\s+media)(?:\s+cookies)?")),
     ),
     lifetimes=(
         (
             "session",
             _re(
                 r"\bsession\s*cookies?\b|\btemporary\s+cookies?\b|"
+                # "Session" as a value in a table or list, and ranges: "Session - 12 months",
+                # "from session to 90 days", "between one session and two years".
+                r"(?:^|[|:])\s*session\s*(?=$|[|\u2013\u2014-]|to\b|and\b)|"
+                r"\b(?:from|between)\s+(?:a\s+|one\s+|the\s+)?(?:browser\s+)?session\s+(?:to|and)\b|"
                 r"\b(?:deleted|removed|erased|expire\w*|disappear\w*)\b[^.]{0,40}?\bwhen\s+you\s+(?:close|quit|leave)\b|"
                 r"\bend\s+of\s+(?:your|the)\s+(?:browser\s+|browsing\s+)?session\b"
             ),
@@ -518,13 +589,20 @@ EN = Lexicon(
     browser_consent=_re(
         r"\b(?:consent|agree|accept)\w*\b[^.]{0,100}?\b(?:through|via|by|with)\s+(?:your\s+|the\s+)?browser\w*|"
         r"\bbrowser\w*[^.]{0,100}?\b(?:constitutes|means|deemed|implies)\b[^.]{0,40}?(?:consent|agree|accept)|"
-        r"\b(?:if|when)\s+your\s+browser\s+(?:is\s+set\s+to|accepts)\b[^.]{0,80}?\b(?:consent|agree|accept)\w*"
+        r"\b(?:if|when)\s+your\s+browser\s+(?:is\s+set\s+to|accepts)\b[^.]{0,80}?\b(?:consent|agree|accept)\w*|"
+        # "Unless you change your browser settings, you agree ..."
+        r"\b(?:unless\s+you|if\s+you\s+(?:do\s+not|don't))\s+(?:change|adjust|disable|block)\b[^.]{0,60}?"
+        r"\bbrowser\w*[^.]{0,60}?\b(?:consent|agree|accept)\w*"
     ),
     cookie_removal=_re(
-        r"\b(?:can|may|able\s+to|possible\s+to)\b[^.]{0,60}?\b(?:delete|remove|clear|block|disable)\b"
+        r"\b(?:can|may|able\s+to|possible\s+to)\b[^.]{0,60}?\b(?:delete|remove|clear|empty|block|disable|refuse|reject)\b"
         r"[^.]{0,40}?\bcookies\b|"
-        r"\bcookies\b[^.]{0,40}?\b(?:can|may)\s+be\s+(?:deleted|removed|cleared|blocked|disabled)\b"
+        r"\bcookies\b[^.]{0,40}?\b(?:can|may)\s+be\s+(?:deleted|removed|cleared|blocked|disabled)\b|"
+        r"\bcookies\b[^.]{0,60}?\b(?:you\s+)?(?:can|may)\s+(?:\w+\s+){0,2}?(?:delete|remove|clear|block|disable)\b|"
+        r"\b(?:delete|remove|clear|block|disable)\s+(?:the\s+|all\s+|your\s+)?cookies\b"
     ),
+    deletion=_re(r"\b(?:delet\w+|remov\w+|clear\w*|eras\w+)"),
+    privacy_title=_re(r"\bprivacy\b|\bpersonal\s+data\b|\bdata\s+protection\b"),
     manual=_re(r"\bmanually\b|\bbrowser\w*|\bdevice\s+settings\b"),
     site_consent=_re(
         r"\bcookie\s+(?:banner|settings|preferences|consent\s+(?:tool|manager|banner)|notice|pop-?up|dialog)\b|"
@@ -536,7 +614,8 @@ EN = Lexicon(
     conditional_consent=_re(r"\bif\s+you\s+(?:consent|accept|agree)\b"),
     withdrawal=_re(
         r"\bwithdraw\w*|\brevok\w+|\bchange\s+your\s+(?:mind|consent|cookie\s+(?:settings|preferences|choices))\b|"
-        r"\bopt[- ]out\b|\bchange\s+(?:or\s+withdraw\s+)?your\s+(?:consent|choice)\b"
+        r"\bopt[- ]out\b|\bchange\s+(?:or\s+withdraw\s+)?your\s+(?:consent|choice)\b|"
+        r"\b(?:update|revisit|review|adjust|manage)\s+your\s+(?:cookie\s+)?(?:consent|choices?)\b"
     ),
     via_site=_re(
         r"\bcookie\s+(?:settings|preferences)\b|\bconsent\s+(?:tool|settings|manager)\b|\blink\w*|"

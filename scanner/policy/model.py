@@ -8,6 +8,8 @@ from typing import Any
 from declaration.constants import PURPOSES
 
 LIFETIMES = ("session", "persistent")
+# Ways of obtaining consent that are no valid consent: the visitor never chose.
+IMPLIED_CONSENT = ("continued_use", "accepting_terms", "browser_settings")
 
 # The problems a policy can have: finding type -> (severity, what is wrong).
 PROBLEMS = {
@@ -23,7 +25,17 @@ PROBLEMS = {
     ),
     "policy_no_withdrawal": (
         "medium",
-        "the policy describes cookies but no way to withdraw consent to them",
+        "the policy describes cookies but offers no way at all to withdraw consent to them: no "
+        "cookie settings or banner, no contact, not even browser settings; GDPR Art. 7(3) "
+        "requires that consent can be withdrawn at any time, as easily as it was given, and "
+        "that the visitor is told how before consenting",
+    ),
+    "policy_browser_only_withdrawal": (
+        "low",
+        "the policy offers withdrawal of consent only through the browser; that is a route, but "
+        "weaker than the banner: GDPR Art. 7(3) requires withdrawing to be as easy as giving "
+        "consent, and browser settings differ per browser and device, act on every site's "
+        "cookies at once and leave the consent the site recorded in place",
     ),
     "policy_outdated_reference": (
         "low",
@@ -124,6 +136,19 @@ class PolicyStatement:
         return [x for x in LIFETIMES if x in found]
 
     @property
+    def implied_consent(self) -> bool:
+        """Consent said to follow from continued use, accepted terms or browser settings."""
+        return any(c.value in IMPLIED_CONSENT for c in self.consent)
+
+    @property
+    def withdrawal_route(self) -> str:
+        """'site' (settings, banner, link, contact), 'browser_only' or 'none'."""
+        routes = {c.value for c in self.withdrawal}
+        if routes - {"browser"}:
+            return "site"
+        return "browser_only" if routes else "none"
+
+    @property
     def transfers_outside_eea(self) -> bool:
         """Whether the policy says data goes to countries outside the EU/EEA."""
         return bool(self.transfers)
@@ -146,7 +171,9 @@ class PolicyStatement:
             "shares_with_partners": bool(self.partner_sharing),
             "transfers_outside_eea": self.transfers_outside_eea,
             "consent": list(dict.fromkeys(c.value for c in self.consent)),
+            "implied_consent": self.implied_consent,
             "withdrawal": list(dict.fromkeys(c.value for c in self.withdrawal)),
+            "withdrawal_route": self.withdrawal_route,
             "problems": list(dict.fromkeys(c.value for c in self.problems)),
         }
 

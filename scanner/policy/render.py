@@ -66,6 +66,7 @@ def render_text(statement: PolicyStatement) -> str:
     lines += _claims("Transfers outside the EU/EEA", st.transfers)
     lines += _claims("Consent obtained by", st.consent)
     lines += _claims("Withdrawal", st.withdrawal)
+    lines.append(f"Withdrawal route: {st.withdrawal_route}")
     lines.append("")
     if not st.problems:
         lines.append("Problems: none found")

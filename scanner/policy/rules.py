@@ -41,6 +41,16 @@ from scanner.policy.model import PROBLEMS, Claim, Evidence, PolicyStatement
 from scanner.policy.text import Document, Sentence
 
 MAX_EVIDENCE = 3  # sentences cited for a claim of absence (no withdrawal)
+# A list entry or a field that starts with a label: "• Statistik: Google Analytics ...".
+_LABEL = re.compile(r"^[\W\d]*([^:|]{2,40}?)\s*:\s")
+_BULLET_START = re.compile(r"^\s*[\u2022\u00b7\u25aa\u25e6\u2023\u2219*\-\u2013\u2014]\s")
+_LABEL_EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+# How a browser-only withdrawal is offered, in the finding's words.
+_BROWSER_ONLY = {
+    "browser_settings": "by changing browser settings",
+    "deleting_cookies": "by deleting cookies in the browser",
+    "browser_settings_and_deleting_cookies": "by changing browser settings or deleting cookies",
+}
 
 
 @dataclass
@@ -116,6 +126,11 @@ class _Extractor:
         masked = _mask(doc.text)
         self.infos = [_Info(s, masked[s.start : s.end]) for s in doc.sentences]
         self.statement = PolicyStatement(text=doc.text, language=doc.language, source=source)
+        self._categories: dict[int, list[_Hit]] = {}
+        self._claim_index: dict[tuple[int, str, tuple[Evidence, ...], str], Claim] = {}
+        self._lists: dict[int, bool] = {}  # list entry -> whether its intro is a cookie sentence
+        self._headings = [i for i in self.infos if i.sentence.heading]
+        self._heading_at = {info.sentence.index: n for n, info in enumerate(self._headings)}
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -128,8 +143,62 @@ class _Extractor:
         s = info.sentence
         return None if s.section is None else self.infos[s.section]
 
-    @staticmethod
+    def categories(self, info: _Info) -> list[_Hit]:
+        """Categories named on their own: the whole heading "Nödvändiga", a table cell
+        "Targeting", the label of "• Statistik: Google Analytics ..."."""
+        cached = self._categories.get(info.sentence.index)
+        if cached is not None:
+            return cached
+        text = info.masked
+        if info.sentence.heading:
+            labels = [text]
+        elif "|" in text:
+            labels = text.split("|")
+        else:
+            m = _LABEL.match(text)
+            # "Marknadsföring: vi använder inga sådana kakor" names the category to deny it.
+            labels = [m.group(1)] if m and not self.lex.negation.search(text, m.end()) else []
+        hits = []
+        for label in labels:
+            label = _LABEL_EDGES.sub("", label)
+            for value, pattern in self.lex.category_names:
+                if pattern.fullmatch(label):
+                    hits.append(_Hit(value, label, 0, 0))
+        self._categories[info.sentence.index] = hits
+        return hits
+
+    def cookie_heading(self, heading: _Info) -> bool:
+        """A heading that names cookies, or a category heading ("Nödvändiga", "Analytics")
+        standing under one: the sentences below it speak about cookies."""
+        if any(h.value == "cookies" for h in heading.techs):
+            return True
+        if not self.categories(heading):
+            return False
+        headings = self._headings
+        at = self._heading_at[heading.sentence.index]
+        # One of a run of category headings ("Nödvändiga", "Statistik", ...): a lone
+        # "Marknadsföring" after the cookie section is more likely about e-mail to customers.
+        neighbours = headings[max(0, at - 1) : at] + headings[at + 1 : at + 2]
+        if not any(self.categories(n) for n in neighbours):
+            return False
+        for other in reversed(headings[:at]):
+            if not self.categories(other):
+                return any(h.value == "cookies" for h in other.techs)
+        return False
+
+    def cookie_document(self) -> bool:
+        """A page whose title names cookies and not personal data in general ("Cookie
+        Policy", "Kakor på webbplatsen"): every sentence of it speaks about cookies."""
+        first = self.infos[0] if self.infos else None
+        return (
+            first is not None
+            and first.sentence.heading
+            and any(h.value == "cookies" for h in first.techs)
+            and not self.lex.privacy_title.search(first.masked)
+        )
+
     def _add(
+        self,
         claims: list[Claim],
         value: str,
         evidence: list[Evidence],
@@ -138,12 +207,16 @@ class _Extractor:
         **detail,
     ) -> Claim:
         """One claim per value and cited sentences; more terms for the same merge into it."""
-        for claim in claims:
-            if claim.value == value and claim.evidence == evidence and claim.rule == rule:
-                claim.terms.extend(t for t in terms if t not in claim.terms)
-                return claim
+        # Found through an index, not by scanning the list: a policy of thousands of list
+        # entries makes thousands of claims.
+        key = (id(claims), value, tuple(evidence), rule)
+        claim = self._claim_index.get(key)
+        if claim is not None:
+            claim.terms.extend(t for t in terms if t not in claim.terms)
+            return claim
         claim = Claim(value, evidence, list(dict.fromkeys(terms)), rule, dict(detail))
         claims.append(claim)
+        self._claim_index[key] = claim
         return claim
 
     @staticmethod
@@ -198,6 +271,7 @@ class _Extractor:
                         info.techs.append(_Hit("tracking_service", m.group(), m.start(), m.end()))
             info.first_person = bool(lex.first_person.search(info.masked))
             info.definition = bool(lex.definition.search(info.masked))
+        whole = self.cookie_document()
         for info in self.infos:
             s = info.sentence
             heading = self.heading_info(info)
@@ -206,19 +280,32 @@ class _Extractor:
             )
             if info.techs:
                 info.context = True
-            elif (
-                heading is not None
-                and not s.heading
-                and any(h.value == "cookies" for h in heading.techs)
-            ):
-                info.context = True  # under a heading that names cookies
+            elif whole and not s.heading:
+                info.context = True  # on a page about cookies
+            elif heading is not None and not s.heading and self.cookie_heading(heading):
+                info.context = True  # under a heading that names cookies (or a category of them)
             elif not s.heading and s.index > 0:
                 before = self.infos[s.index - 1]
                 info.context = (
                     before.sentence.paragraph == s.paragraph
                     and before.context
                     and bool(lex.continues.search(info.masked))
-                )
+                ) or self._listed(info)
+
+    def _listed(self, info: _Info) -> bool:
+        """A list entry under a cookie sentence that introduces the list ("We use cookies to:")."""
+        index = info.sentence.index
+        if not _BULLET_START.match(info.sentence.text) or index == 0:
+            return False
+        other = self.infos[index - 1]
+        if other.sentence.heading:
+            return False
+        if _BULLET_START.match(other.sentence.text):
+            listed = self._lists.get(index - 1, False)  # the entry before has the same intro
+        else:
+            listed = other.context and other.sentence.text.rstrip().endswith(":")
+        self._lists[index] = listed
+        return listed
 
     def technologies(self) -> None:
         for info in self.infos:
@@ -286,9 +373,15 @@ class _Extractor:
             own = self._positive(info)
             for hit in own:
                 self._add(self.statement.purposes, hit.value, [here], [hit.term], "sentence")
+            for hit in self.categories(info):
+                self._add(self.statement.purposes, hit.value, [here], [hit.term], "category")
             heading = self.heading_info(info)
-            if heading is not None:
-                for hit in self._positive(heading):
+            # "Advertising cookies" over "We do not use advertising cookies." declares nothing.
+            denied = {h.value for h in _hits(lex.purposes, info.masked)} - {h.value for h in own}
+            if heading is not None and not lex.negated_use.search(info.masked):
+                for hit in self._positive(heading) + self.categories(heading):
+                    if hit.value in denied:
+                        continue
                     self._add(
                         self.statement.purposes,
                         hit.value,
@@ -528,12 +621,40 @@ class _Extractor:
                     cited,
                     [],
                     "absence",
-                    self._detail("policy_no_withdrawal"),
+                    self._detail("policy_no_withdrawal", offers="nothing"),
                 )
             )
+        elif uses and st.withdrawal_route == "browser_only":
+            self._browser_only(st.withdrawal)
         self._outdated()
         if st.transfers:
             self._problem("policy_transfer_outside_eea", st.transfers)
+
+    def _browser_only(self, routes: list[Claim]) -> None:
+        """Withdrawal only through the browser: a route, weaker than the banner; the message
+        says which (browser settings, deleting cookies, or both)."""
+        texts = [e.text for c in routes for e in c.evidence]
+        deleting = any(self.lex.deletion.search(t) for t in texts)
+        settings = any(not self.lex.deletion.search(t) for t in texts) or any(
+            self.lex.browser_refusal.search(t) for t in texts
+        )
+        offers = (
+            "browser_settings_and_deleting_cookies"
+            if deleting and settings
+            else "deleting_cookies"
+            if deleting
+            else "browser_settings"
+        )
+        _, default = PROBLEMS["policy_browser_only_withdrawal"]
+        message = default.replace("only through the browser", "only " + _BROWSER_ONLY[offers])
+        claim = Claim(
+            "policy_browser_only_withdrawal",
+            list(dict.fromkeys(e for c in routes for e in c.evidence)),
+            list(dict.fromkeys(t for c in routes for t in c.terms)),
+            "sentence",
+            self._detail("policy_browser_only_withdrawal", message, offers=offers),
+        )
+        self.statement.problems.append(claim)
 
     @staticmethod
     def _detail(kind: str, message: str | None = None, **extra) -> dict:

@@ -22,6 +22,8 @@ _BULLET = re.compile(
     r"^(?:[\u2022\u00b7\u25aa\u25e6\u2023\u2219*\-\u2013\u2014]|\d{1,2}[.)]|[a-z][.)])\s"
 )
 _TERMINAL = ".!;:,"
+# A field of a record written as lines: "Cookie: gl_session", "Lagringstid: 13 månader".
+_FIELD = re.compile(r"^[^\W\d][\w ]{0,29}: \S")
 # A boundary after ., ! or ? (and a closing quote or bracket) followed by what starts a new
 # sentence: a capital, a digit, an opening quote or bracket, a bullet, or a name such as
 # "iKredit" or "i-Balans".
@@ -136,8 +138,10 @@ def _is_heading_line(line: str, previous: str, following: str, known: frozenset[
         return False  # the tail of a sentence broken over lines
     if following and following[0].islower():
         return False  # continues on the next line
-    if "@" in line or "www." in line or "://" in line:
+    if "@" in line or "www." in line or "://" in line or CELL_SEPARATOR in line:
         return False
+    if _FIELD.match(line) and (_FIELD.match(previous) or _FIELD.match(following)):
+        return False  # "Duration: Session" among other fields of a record
     return bool(re.search(r"[A-Za-zÅÄÖåäöÉé]{3}", line))
 
 
@@ -219,7 +223,11 @@ _BLOCK_TAGS = frozenset(
         "fieldset figure figcaption address details summary hr body html"
     )
 )
-_LINE_TAGS = frozenset(["br", "li", "dt", "dd", "td", "th", "option", "caption"])
+_LINE_TAGS = frozenset(["br", "li", "dt", "dd", "option", "caption"])
+_CELL_TAGS = frozenset(["td", "th"])
+# A table row is one line, its cells joined by this: a row is read as one sentence (its name,
+# category and lifetime together), never as a heading.
+CELL_SEPARATOR = " | "
 _HEADING_TAGS = frozenset(f"h{n}" for n in range(1, 7))
 _SKIP_TAGS = frozenset(
     _words(
@@ -247,6 +255,7 @@ class _TextExtractor(HTMLParser):
         self.main_depth = 0
         self.heading_buffer: list[str] | None = None
         self.pre = 0
+        self.cells = 0  # cells of the current table row so far
 
     def _emit(self, text: str) -> None:
         self.parts.append((text, self.main_depth > 0))
@@ -274,6 +283,12 @@ class _TextExtractor(HTMLParser):
         if tag in _HEADING_TAGS:
             self._emit("\n\n")
             self.heading_buffer = []
+        elif tag in _CELL_TAGS:
+            self._emit(CELL_SEPARATOR if self.cells else "\n")
+            self.cells += 1
+        elif tag == "tr":
+            self.cells = 0
+            self._emit("\n\n")
         elif tag in _BLOCK_TAGS:
             self._emit("\n\n")
         elif tag in _LINE_TAGS:

@@ -230,6 +230,7 @@ def assert_continued_use_findings(statement: PolicyStatement) -> None:
     assert {f.type for f in findings} == {
         "policy_implied_consent",
         "policy_browser_settings_consent",
+        "policy_browser_only_withdrawal",  # deleting cookies in the browser is all it offers
         "policy_outdated_reference",
         "policy_transfer_outside_eea",
     }
