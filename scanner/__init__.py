@@ -1,7 +1,8 @@
 """Cookie scanner: crawl a site in a real browser and compare what it sets with its declaration.
 
 The public API, and the only one the consent server uses: `scan`, `ScanConfig`, `ScanError`,
-`exit_status`, `build_report`, `render_html` and `non_public_address` (the SSRF guard). Each is loaded on first use, so importing
+`exit_status`, `build_report`, `render_html`, `screenshot_image` and `non_public_address`
+(the SSRF guard). Each is loaded on first use, so importing
 `scanner` loads no browser library.
 """
 
@@ -24,6 +25,7 @@ _PUBLIC = {
     "non_public_address": "scanner.config",
     "build_report": "scanner.report",
     "render_html": "scanner.report.html",
+    "screenshot_image": "scanner.report.html",
 }
 __all__ = sorted(_PUBLIC)
 

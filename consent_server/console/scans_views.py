@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 
+import scanner
 from consent_server.clock import as_utc, now_utc
 from consent_server.console import i18n
 from consent_server.console.session import ConsoleUser
@@ -39,7 +40,6 @@ from consent_server.scans.results import (
 from consent_server.sites.models import Site
 from consent_server.sites.service import token_actor
 from declaration.constants import PHASES, SEVERITIES
-from scanner.report.html import BASE64, IMAGE_TYPES, MAX_IMAGE_CHARS
 
 # The history shows this many scans; older ones stay in the API (GET /sites/{site}/scans).
 HISTORY_LIMIT = 100
@@ -188,19 +188,16 @@ def _screenshots(report: dict[str, Any]) -> list[dict[str, Any]]:
         shot = phase.get("screenshot") if isinstance(phase, dict) else None
         if not isinstance(shot, dict) or phase.get("phase") not in PHASES:
             continue
-        media, data = shot.get("media_type"), shot.get("data")
-        if media not in IMAGE_TYPES or not isinstance(data, str) or len(data) > MAX_IMAGE_CHARS:
+        image = scanner.screenshot_image(shot)
+        if image is None:
             continue
-        if not BASE64.fullmatch(data):
-            continue
-        width, height = shot.get("width"), shot.get("height")
-        sized = type(width) is int and type(height) is int and width > 0 and height > 0
+        src, width, height = image
         shots.append(
             {
                 "phase": phase["phase"],
-                "src": f"data:{media};base64,{data}",
-                "width": width if sized else None,
-                "height": height if sized else None,
+                "src": src,
+                "width": width,
+                "height": height,
                 "page": str(shot.get("page") or ""),
             }
         )

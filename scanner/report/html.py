@@ -235,20 +235,29 @@ def _table(headers: list[str]) -> str:
     return f"<table class='sortable'><thead><tr>{cells}</tr></thead><tbody>"
 
 
-def _image(shot: Any, alt: str) -> str:
-    """An <img> with the screenshot as a data: URL, or '' when it is not a plain image."""
+def screenshot_image(shot: Any) -> tuple[str, int | None, int | None] | None:
+    """(data: URL, width, height) of a stored screenshot, or None when it is not a plain image."""
     if not isinstance(shot, dict):
-        return ""
+        return None
     media, data = shot.get("media_type"), shot.get("data")
     if media not in IMAGE_TYPES or not isinstance(data, str) or len(data) > MAX_IMAGE_CHARS:
-        return ""
+        return None
     if not BASE64.fullmatch(data):
-        return ""
-    size = ""
+        return None
     width, height = shot.get("width"), shot.get("height")
-    if type(width) is int and type(height) is int and width > 0 and height > 0:
-        size = f" width='{width}' height='{height}'"
-    return f"<img src='data:{media};base64,{data}'{size} alt='{_e(alt)}'>"
+    if not (type(width) is int and type(height) is int and width > 0 and height > 0):
+        width = height = None
+    return f"data:{media};base64,{data}", width, height
+
+
+def _image(shot: Any, alt: str) -> str:
+    """An <img> with the screenshot as a data: URL, or '' when it is not a plain image."""
+    image = screenshot_image(shot)
+    if image is None:
+        return ""
+    src, width, height = image
+    size = f" width='{width}' height='{height}'" if width else ""
+    return f"<img src='{src}'{size} alt='{_e(alt)}'>"
 
 
 def _screenshots(report: dict[str, Any], t: dict[str, str]) -> list[str]:
