@@ -16,6 +16,10 @@ class DefaultConfig:
     SITE_CACHE_SECONDS = 5.0
     CONFIG_MAX_AGE = 60
     CONFIG_STALE_WHILE_REVALIDATE = 600
+    # The request header in which the proxy or CDN in front names the visitor's country
+    # (e.g. "CF-IPCountry"); unset, no header is trusted and a declaration's region rules are
+    # off. Set it only when that proxy always sets or overwrites the header (docs/operations.md).
+    GEO_COUNTRY_HEADER: str | None = None
     # Seconds a public cookie-policy request may spend building a page that is not stored yet
     # (it is written when a declaration is applied or a scan stored); past it the answer is 503.
     COOKIE_POLICY_BUILD_SECONDS = 2.0

@@ -166,6 +166,7 @@ class ConsentPost:
                     origin=origin,
                     client_ip=environ.get("REMOTE_ADDR"),
                     user_agent=environ.get("HTTP_USER_AGENT"),
+                    geo=self.gate.geo(environ),
                 )
             except (CommitTimeout, SQLAlchemyError) as exc:
                 self.app.logger.error("consent not recorded on %s: %s", environ["PATH_INFO"], exc)

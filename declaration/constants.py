@@ -27,6 +27,7 @@ TEXT_KEYS = (
     "download_receipt",
     "choice_date",
     "gpc_note",
+    "opt_out_note",
     "blocked",
     "allow",
     "col_name",
@@ -34,6 +35,14 @@ TEXT_KEYS = (
     "col_lifetime",
     "col_purpose",
     "session",
+    # The cookie count in the settings, one key per plural category ({n} is the number);
+    # Intl.PluralRules of the language picks one, "other" when its category is missing.
+    "cookies_zero",
+    "cookies_one",
+    "cookies_two",
+    "cookies_few",
+    "cookies_many",
+    "cookies_other",
 )
 GOOGLE_CONSENT_TYPES = (
     "ad_storage",
@@ -62,7 +71,18 @@ REVISION_FIELDS = (
     "categories",
     "cookies",
     "texts",
+    # Optional: in the content only when declared, so that older revisions keep their hash.
+    # The consent's reach (cookie_domain) and its regional rules are pinned by the revision a
+    # receipt names: an auditor sees what the visitor's choice covered and how it was asked.
+    "cookie_domain",
+    "regions",
+    # The banner's presentation (layout): visitors see it, so a change is a new revision.
+    "banner",
 )
+# Revision fields that are left out of the content when a declaration does not give them.
+OPTIONAL_REVISION_FIELDS = ("cookie_domain", "regions", "banner")
+# The banner's layouts (declaration `banner.layout`, script tag `data-layout`).
+LAYOUTS = ("bar", "box", "modal")
 
 
 CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
@@ -74,3 +94,18 @@ RESOLVE_HOST_RE = r"^[A-Za-z0-9*]([A-Za-z0-9*.-]{0,252})$"
 
 
 MAX_URL = 2048
+
+
+# Countries where the banner always asks first (ISO 3166-1 alpha-2): the EU member states, the
+# rest of the EEA (Iceland, Liechtenstein, Norway), the United Kingdom and Switzerland.
+EEA_UK_CH = frozenset(
+    {
+        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+        "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+        "IS", "LI", "NO",
+        "GB", "CH",
+    }
+)  # fmt: skip
+# What a visitor outside EEA_UK_CH gets (docs/banner.md#region-rules); "banner" is the default.
+REGION_RULES = ("banner", "opt_out", "none")
+REGION_KEYS = ("outside_eea",)

@@ -13,7 +13,7 @@ from marshmallow import (
     ValidationError,
 )
 
-from declaration.constants import REVISION_FIELDS
+from declaration.constants import OPTIONAL_REVISION_FIELDS, REVISION_FIELDS
 from declaration.schema import DeclarationSchema
 
 
@@ -67,7 +67,11 @@ class Declaration:
 
     def revision_content(self) -> dict[str, Any]:
         """The part shown to visitors, pinned by a revision."""
-        return {k: self.data.get(k) for k in REVISION_FIELDS}
+        return {
+            k: self.data.get(k)
+            for k in REVISION_FIELDS
+            if k in self.data or k not in OPTIONAL_REVISION_FIELDS
+        }
 
     def content_hash(self) -> str:
         """SHA-256 of the canonical JSON of the revision content."""

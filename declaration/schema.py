@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import (
@@ -14,6 +16,7 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+from publicsuffixlist import PublicSuffixList
 
 from declaration.constants import (
     CATEGORY_KEY_RE,
@@ -21,9 +24,12 @@ from declaration.constants import (
     GOOGLE_CONSENT_TYPES,
     HOSTNAME_RE,
     LANGUAGE_RE,
+    LAYOUTS,
     MAX_TEXT,
     MAX_URL,
     PHASES,
+    REGION_KEYS,
+    REGION_RULES,
     SEVERITIES,
     SITE_KEY_RE,
     TEXT_KEYS,
@@ -214,6 +220,15 @@ TextsSchema = Schema.from_dict(
 )
 
 
+class BannerSchema(_Strict):
+    """How the banner is presented."""
+
+    layout = fields.String(
+        load_default="bar",
+        validate=validate.OneOf(LAYOUTS, error="Must be one of: bar, box, modal."),
+    )
+
+
 class AlertsSchema(_Strict):
     """Where a scan's new findings are sent."""
 
@@ -276,6 +291,47 @@ class ScanSettingsSchema(_Strict):
         return data
 
 
+class RegionsSchema(_Strict):
+    """What visitors get by where they are (the country comes from the operator's header)."""
+
+    outside_eea = fields.String(load_default="banner", validate=validate.OneOf(REGION_RULES))
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    # The ICANN and the private sections, as browsers read them: no cookie for all of github.io.
+    return PublicSuffixList()
+
+
+def cookie_domain_errors(cookie_domain: str, domains: list[str]) -> list[str]:
+    """Why `cookie_domain` cannot carry the consent cookie of a site on `domains` (none: it can)."""
+    if cookie_domain.startswith("*."):
+        return ["Must be a domain, not a pattern."]
+    try:
+        ipaddress.ip_address(cookie_domain)
+    except ValueError:
+        pass
+    else:
+        return ["Must be a domain name: browsers set no Domain cookie on an IP address."]
+    if _public_suffixes().is_public(cookie_domain):
+        return [
+            f"{cookie_domain!r} is a public suffix (publicsuffix.org): browsers refuse a cookie"
+            " for all of it. Give the site's own registrable domain or one of its subdomains."
+        ]
+    outside = [
+        d
+        for d in domains
+        if not (d.removeprefix("*.") + ".").endswith("." + cookie_domain + ".")
+        and d.removeprefix("*.") != cookie_domain
+    ]
+    if outside:
+        return [
+            f"Every domain of the site must be {cookie_domain!r} or a subdomain of it; not:"
+            f" {', '.join(outside)}."
+        ]
+    return []
+
+
 class DeclarationSchema(_Strict):
     """A whole site.yaml."""
 
@@ -312,12 +368,21 @@ class DeclarationSchema(_Strict):
         load_default=dict,
     )
     scan = fields.Nested(ScanSettingsSchema, load_default=None, allow_none=True)
+    # Optional (no default): left out, it is not in the revision content (see loader).
+    banner = fields.Nested(BannerSchema)
+    # No load_default: absent fields stay out of the revision content (OPTIONAL_REVISION_FIELDS).
+    cookie_domain = fields.String(validate=_validate_hostname)
+    regions = fields.Nested(RegionsSchema)
 
     @pre_load
     def _lowercase_domains(self, data: Any, **_: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("domains"), list):
             data = dict(data)
             data["domains"] = [d.lower() if isinstance(d, str) else d for d in data["domains"]]
+        if isinstance(data, dict) and isinstance(data.get("cookie_domain"), str):
+            # ".example.se" is how Set-Cookie writes it; the leading dot means nothing more.
+            data = dict(data)
+            data["cookie_domain"] = data["cookie_domain"].lower().removeprefix(".")
         return data
 
     @pre_load
@@ -356,6 +421,10 @@ class DeclarationSchema(_Strict):
         for lang in data.get("texts") or {}:
             if lang not in languages:
                 errors[f"texts.{lang}"] = [f"Language {lang!r} is not listed in languages."]
+        if data.get("cookie_domain") and data.get("domains"):
+            problems = cookie_domain_errors(data["cookie_domain"], data["domains"])
+            if problems:
+                errors["cookie_domain"] = problems
         if errors:
             raise ValidationError(errors)
 
@@ -368,4 +437,7 @@ class DeclarationSchema(_Strict):
         if not data.get("languages"):
             data["languages"] = [data["default_language"]]
         data["domains"] = list(dict.fromkeys(data["domains"]))
+        if data.get("regions") == {key: "banner" for key in REGION_KEYS}:
+            # The default spelled out is the same revision as the default left out.
+            del data["regions"]
         return data

@@ -89,3 +89,51 @@ def test_cache_headers(bundle_app: Flask):
     assert again.status_code == 304
     for name in ("manifest.json", "banner.0000000000.js", "../banner/build.py", "banner.JS"):
         assert client.get(f"/banner/{name}").status_code == 404
+
+
+def test_languages_are_separate_files():
+    m = manifest()
+    js = (DIST / "banner.js").read_text(encoding="utf-8")
+    assert "__I18N__" not in js
+    assert set(m["i18n"]) == {"sv", "en", "da", "nb", "fi", "de", "fr", "es", "nl", "pl"}
+    for lang, name in m["i18n"].items():
+        texts = json.loads((DIST / name).read_text(encoding="utf-8"))
+        # The bundle names the file but does not carry its texts.
+        assert name.removeprefix("i18n/").removesuffix(".json") in js
+        assert texts["reject_all"] not in js, lang
+        assert m["gzip9_i18n"][lang] < 1000
+
+
+def test_language_file_cache_headers(bundle_app: Flask):
+    client = bundle_app.test_client()
+    for name in manifest()["i18n"].values():
+        response = client.get(f"/banner/{name}")
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    for name in ("i18n/sv.json", "i18n/xx.0000000000.json", "i18n/..%2Fmanifest.json"):
+        assert client.get(f"/banner/{name}").status_code == 404
+
+
+def test_npm_package_lists_the_built_files():
+    if not shutil.which("npm"):
+        missing("npm is not installed (needed to check the banner's npm package)")
+    result = subprocess.run(
+        ["npm", "pack", "--dry-run", "--json", "--ignore-scripts"],
+        cwd=BANNER,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    packed = json.loads(result.stdout[result.stdout.index("[") :])[0]
+    m = manifest()
+    expected = {"package.json", "dist/banner.js", "dist/banner.css", "dist/banner.mjs"}
+    expected |= {f"dist/{m['js']}", f"dist/{m['css']}", "dist/manifest.json"}
+    expected |= {f"dist/{name}" for name in m["i18n"].values()}
+    assert {f["path"] for f in packed["files"]} == expected
+    package = json.loads((BANNER / "package.json").read_text())
+    assert packed["name"] == package["name"] and package["type"] == "module"
+    assert package["exports"]["."] == "./dist/banner.mjs"
+    esm = (DIST / "banner.mjs").read_text(encoding="utf-8")
+    assert "export{" in esm.replace(" ", "") and m["css"] in esm

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from consent_server.api.blueprints import BEARER, admin, public, site_or_404
+from consent_server.api.blueprints import BEARER, admin, gate, public, site_or_404
 from consent_server.api.common import require_token, shown
 from consent_server.clock import as_utc
 from consent_server.sites import service as sites
@@ -20,6 +20,7 @@ from consent_server.sites.cookie_policy import (
     PolicyBudgetExceeded,
     served_cookie_policy,
 )
+from consent_server.sites.regions import environ_key, region_rule
 from consent_server.sites.schemas import ApplyResultSchema, BannerConfigSchema, SiteSchema
 from declaration.loader import DeclarationError, load_declaration, parse_declaration_text
 
@@ -38,7 +39,14 @@ class Config(MethodView):
 
     @public.doc(
         parameters=[
-            {"in": "query", "name": "lang", "schema": {"type": "string"}, "required": False}
+            {"in": "query", "name": "lang", "schema": {"type": "string"}, "required": False},
+            {
+                "in": "query",
+                "name": "texts",
+                "schema": {"type": "string", "enum": ["own"]},
+                "required": False,
+                "description": "own: only the site's texts (the banner has the built-in ones)",
+            },
         ]
     )
     @public.response(200, BannerConfigSchema)
@@ -49,8 +57,11 @@ class Config(MethodView):
         lang = choose_language(
             view.current.content, request.args.get("lang"), request.accept_languages.values()
         )
-        body, etag = render_config(view, view.current, lang)
+        # texts=own: the banner has the built-in texts in its language file.
+        own = request.args.get("texts") == "own"
         cfg = current_app.config
+        geo = environ_key(cfg.get("GEO_COUNTRY_HEADER")) is not None
+        body, etag = render_config(view, view.current, lang, own, geo)
         headers = {
             "ETag": etag,
             "Cache-Control": f"public, max-age={cfg['CONFIG_MAX_AGE']}, "
@@ -60,6 +71,32 @@ class Config(MethodView):
         if request.if_none_match.contains(etag[1:-1]) or request.if_none_match.star_tag:
             return Response(status=304, headers=headers)
         return Response(body, 200, headers=headers, mimetype="application/json")
+
+
+class RegionSchema(Schema):
+    """The region rule that applies to the calling visitor."""
+
+    rule = fields.String(metadata={"enum": ["banner", "opt_out", "none"]})
+    country = fields.String(allow_none=True, metadata={"description": "ISO 3166-1 alpha-2"})
+
+
+@public.route("/sites/<string:site>/region")
+class Region(MethodView):
+    """The current revision's region rule for this visitor (docs/banner.md#region-rules)."""
+
+    @public.response(200, RegionSchema)
+    def get(self, site: str) -> Response:
+        """The rule by the country the operator's proxy header names; never cached."""
+        view = site_or_404(site)
+        geo = gate().geo(request.environ)
+        country = geo.country if geo else None
+        body = {"rule": region_rule(view.current.content, country), "country": country}
+        # Per visitor: a shared cache (a CDN that ignores Vary) must not hand it to another.
+        headers = {"Cache-Control": "private, no-store"}
+        header = current_app.config.get("GEO_COUNTRY_HEADER")
+        if geo is not None and header:
+            headers["Vary"] = header.strip()
+        return Response(orjson.dumps(body), 200, headers=headers, mimetype="application/json")
 
 
 @public.route("/sites/<string:site>/cookie-policy")

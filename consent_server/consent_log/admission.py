@@ -30,6 +30,7 @@ from consent_server.consent_log.receipts import (
 from consent_server.consent_log.schemas import ConsentCreateSchema
 from consent_server.errors import shown, validation_message
 from consent_server.sites.hosts import host_allowed, origin_host
+from consent_server.sites.regions import Geo, environ_key, geo_from_environ
 from consent_server.sites.service import SiteNotFound, SiteView, get_site_view
 from consent_server.sites.service import cache as site_cache
 
@@ -98,6 +99,12 @@ class ConsentGate:
         self.cache_seconds = float(app.config["SITE_CACHE_SECONDS"])
         # One instance: building a marshmallow schema per request costs more than using it.
         self.schema = ConsentCreateSchema()
+        # The operator's country header as WSGI names it; None: region rules are off.
+        self.geo_key = environ_key(app.config.get("GEO_COUNTRY_HEADER"))
+
+    def geo(self, environ: dict[str, Any]) -> Geo | None:
+        """The visitor's country by the operator's header (None when region rules are off)."""
+        return geo_from_environ(self.geo_key, environ)
 
     def site(self, site_key: str) -> SiteView | None:
         """The site from this process's cache, else from the database; None when unknown."""
@@ -137,6 +144,7 @@ class ConsentGate:
         client_ip: str | None,
         user_agent: str | None,
         view: SiteView | None = None,
+        geo: Geo | None = None,
     ) -> RecordedReceipt | Refusal:
         """Record a validated consent: its signed receipt once committed, or a 404/422/503."""
         view = view if view is not None else self.site(site_key)
@@ -152,6 +160,7 @@ class ConsentGate:
                 user_agent=user_agent,
                 keys=self.keys,
                 writer=self.writer,
+                geo=geo,
             )
         except ConsentRejected as exc:
             return Refusal(422, str(exc), {"json": exc.errors})
@@ -169,6 +178,7 @@ class ConsentGate:
         origin: str | None,
         client_ip: str | None,
         user_agent: str | None,
+        geo: Geo | None = None,
     ) -> tuple[RecordedReceipt | Refusal, Headers]:
         """Every step for a parsed JSON body: (receipt or refusal, rate-limit headers)."""
         view = self.site(site_key)
@@ -182,6 +192,6 @@ class ConsentGate:
         if isinstance(payload, Refusal):
             return payload, headers
         outcome = self.record(
-            site_key, payload, client_ip=client_ip, user_agent=user_agent, view=view
+            site_key, payload, client_ip=client_ip, user_agent=user_agent, view=view, geo=geo
         )
         return outcome, headers

@@ -22,6 +22,7 @@ from consent_server.consent_log.writer import CommitTimeout, GroupCommit
 from consent_server.extensions import db
 from consent_server.sites.hosts import host_allowed
 from consent_server.sites.models import Site
+from consent_server.sites.regions import Geo, region_rule
 from consent_server.sites.service import RevisionView, SiteView, get_revision
 
 SCHEMA_VERSION = "1"
@@ -168,14 +169,19 @@ def build_record(
     now: dt.datetime,
     client_ip: str | None,
     user_agent: str | None,
+    geo: Geo | None = None,
 ) -> dict[str, Any]:
-    """The canonical record of one consent event (raises ConsentRejected on bad decisions)."""
+    """The canonical record of one consent event (raises ConsentRejected on bad decisions).
+
+    `geo` (region rules on) adds the visitor's country and the rule of the revision that
+    applied to it; both come from the operator's header, never from the body.
+    """
     method = payload["method"]
     languages = revision.content.get("languages") or []
     language = payload.get("language")
     if language not in languages:
         language = revision.content.get("default_language")
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "receipt_id": receipt_id,
         "consent_id": payload["consent_id"],
@@ -193,6 +199,11 @@ def build_record(
         "user_agent_family": user_agent_family(user_agent),
         "ip_truncated": truncate_ip(client_ip),
     }
+    if geo is not None:
+        # Only when the operator turned region rules on: older records stay as they were.
+        record["country"] = geo.country
+        record["region_rule"] = region_rule(revision.content, geo.country)
+    return record
 
 
 def record_consent(
@@ -203,6 +214,7 @@ def record_consent(
     user_agent: str | None,
     keys: KeyStore | None = None,
     writer: GroupCommit | None = None,
+    geo: Geo | None = None,
 ) -> RecordedReceipt:
     """Store one consent event and return its signed receipt; acknowledged only once committed.
 
@@ -224,6 +236,7 @@ def record_consent(
         now=now,
         client_ip=client_ip,
         user_agent=user_agent,
+        geo=geo,
     )
     receipt_id, method, decisions = record["receipt_id"], record["method"], record["decisions"]
     body = canonical(record)

@@ -3,74 +3,38 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from consent_server.sites.regions import has_rules
 from consent_server.sites.service import RevisionView, SiteView
 from declaration.constants import TEXT_KEYS
 from declaration.durations import parse_duration
 
+# One JSON file per language, shared with the banner's build (dist/i18n/<lang>.<hash>.json).
+I18N_DIR = Path(__file__).resolve().parents[2] / "static" / "banner" / "src" / "i18n"
 BUILTIN_TEXTS: dict[str, dict[str, str]] = {
-    "sv": {
-        "title": "Vi använder kakor",
-        "body": "Vi använder kakor (cookies) för att webbplatsen ska fungera och, om du "
-        "samtycker, för att förstå hur den används och för marknadsföring.",
-        "accept_all": "Godkänn alla",
-        "reject_all": "Neka alla",
-        "settings": "Inställningar",
-        "save": "Spara val",
-        "close": "Stäng",
-        "policy_link": "Integritetspolicy",
-        "settings_title": "Inställningar för kakor",
-        "settings_body": "Välj vilka kategorier du godkänner. Du kan ändra dig när som helst.",
-        "always_on": "Alltid på",
-        "cookie_settings": "Kakinställningar",
-        "consent_id": "Ditt samtyckes-id",
-        "download_receipt": "Ladda ner kvitto",
-        "choice_date": "Ditt val gjordes",
-        "gpc_note": "Din webbläsare skickar Global Privacy Control: vi har därför bara "
-        "tillåtit nödvändiga kakor. Du kan ändra det här.",
-        "blocked": "Innehållet är blockerat tills du godkänner",
-        "allow": "Tillåt",
-        "col_name": "Kaka",
-        "col_provider": "Leverantör",
-        "col_lifetime": "Livslängd",
-        "col_purpose": "Syfte",
-        "session": "sessionen",
-    },
-    "en": {
-        "title": "We use cookies",
-        "body": "We use cookies to make this website work and, if you agree, to understand "
-        "how it is used and for marketing.",
-        "accept_all": "Accept all",
-        "reject_all": "Reject all",
-        "settings": "Settings",
-        "save": "Save choices",
-        "close": "Close",
-        "policy_link": "Privacy policy",
-        "settings_title": "Cookie settings",
-        "settings_body": "Choose which categories you allow. You can change your mind at any time.",
-        "always_on": "Always on",
-        "cookie_settings": "Cookie settings",
-        "consent_id": "Your consent id",
-        "download_receipt": "Download receipt",
-        "choice_date": "Your choice was made",
-        "gpc_note": "Your browser sends Global Privacy Control, so we allowed only necessary "
-        "cookies. You can change that here.",
-        "blocked": "This content is blocked until you allow",
-        "allow": "Allow",
-        "col_name": "Cookie",
-        "col_provider": "Provider",
-        "col_lifetime": "Lifetime",
-        "col_purpose": "Purpose",
-        "session": "session",
-    },
+    p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(I18N_DIR.glob("*.json"))
 }
 
-_cache: dict[tuple[str, int, str, str], tuple[bytes, str]] = {}
+
+def primary_language(tag: str) -> str:
+    """The primary subtag in lower case; Norwegian (no, nn) reads as Bokmål (nb)."""
+    primary = tag.strip().lower().split("-")[0]
+    return "nb" if primary in ("no", "nn") else primary
+
+
+def builtin_texts(lang: str) -> dict[str, str]:
+    """The built-in texts of a language, English when it has none."""
+    return BUILTIN_TEXTS.get(primary_language(lang)) or BUILTIN_TEXTS["en"]
+
+
+_cache: dict[tuple[str, int, str, str, bool, bool], tuple[bytes, str]] = {}
 _lock = threading.Lock()
 
 
@@ -85,9 +49,9 @@ def choose_language(content: dict[str, Any], requested: str | None, accepted: It
         for lang in languages:
             if lang.lower() == tag:
                 return lang
-        primary = tag.split("-")[0]
+        primary = primary_language(tag)
         for lang in languages:
-            if lang.lower().split("-")[0] == primary:
+            if primary_language(lang) == primary:
                 return lang
         return None
 
@@ -104,17 +68,28 @@ def _pick(localized: dict[str, str] | None, lang: str, default: str) -> str:
     return localized.get(lang) or localized.get(default) or next(iter(localized.values()), "")
 
 
-def render_config(site: SiteView, revision: RevisionView, lang: str) -> tuple[bytes, str]:
-    """The JSON body and strong ETag of the configuration; both cached per revision and language."""
-    key = (site.key, revision.number, revision.content_hash, lang)
+def render_config(
+    site: SiteView, revision: RevisionView, lang: str, own_texts: bool = False, geo: bool = False
+) -> tuple[bytes, str]:
+    """The JSON body and strong ETag of the configuration; both cached per revision and language.
+
+    With `own_texts` the texts are only the site's own: the banner loads the built-in ones
+    from its language file (cached for a year), older banners get them merged here.
+    """
+    # geo: the operator enabled region rules; the body then says whether the banner must ask
+    # /region first. It never depends on the visitor's country: one cacheable answer for all.
+    key = (site.key, revision.number, revision.content_hash, lang, own_texts, geo)
     hit = _cache.get(key)
     if hit:
         return hit
     content = revision.content
     default = content.get("default_language", "en")
-    base = BUILTIN_TEXTS.get(lang.split("-")[0]) or BUILTIN_TEXTS["en"]
     own = (content.get("texts") or {}).get(lang) or {}
-    texts = {k: own.get(k) or base.get(k, "") for k in TEXT_KEYS}
+    if own_texts:
+        texts = {k: v for k, v in own.items() if v}
+    else:
+        base = builtin_texts(lang)
+        texts = {k: own.get(k) or base.get(k, "") for k in TEXT_KEYS}
     lifetime = content.get("consent_lifetime", "P12M")
     body = {
         "site": site.key,
@@ -150,6 +125,10 @@ def render_config(site: SiteView, revision: RevisionView, lang: str) -> tuple[by
             for c in content.get("cookies", [])
         ],
         "texts": texts,
+        # The consent cookie's Domain (docs/banner.md#one-consent-across-subdomains).
+        "cookie_domain": content.get("cookie_domain"),
+        "region_lookup": geo and has_rules(content),
+        "layout": (content.get("banner") or {}).get("layout", "bar"),
     }
     raw = orjson.dumps(body)
     etag = '"' + hashlib.sha256(raw).hexdigest()[:40] + '"'

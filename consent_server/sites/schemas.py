@@ -21,7 +21,14 @@ class BannerConfigSchema(Schema):
     consent_lifetime_days = fields.Integer()
     categories = fields.List(fields.Dict())
     cookies = fields.List(fields.Dict())
-    texts = fields.Dict()
+    texts = fields.Dict(metadata={"description": "all keys; with ?texts=own the site's own only"})
+    layout = fields.String(metadata={"description": "bar, box or modal"})
+    cookie_domain = fields.String(
+        allow_none=True, metadata={"description": "Domain of the consent cookie, if declared."}
+    )
+    region_lookup = fields.Boolean(
+        metadata={"description": "Ask /sites/{site}/region before asking a new visitor."}
+    )
 
 
 class ApplyResultSchema(Schema):

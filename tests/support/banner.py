@@ -7,6 +7,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ PAGE = """<!doctype html>
     window.clsObserver.observe({{type: "layout-shift", buffered: true}});
   }} catch (e) {{}}
 </script>
-<script src="/banner/banner.js" data-site="{site}" nonce="{nonce}" defer></script>
+<script src="/banner/banner.js" data-site="{site}"{layout} nonce="{nonce}" defer></script>
 <script type="text/plain" data-category="analytics" nonce="{nonce}">
   window.runs.push("analytics-inline-1");
   document.cookie = "_ga=GA1.1.42.1700000000; Max-Age=3600; Path=/; SameSite=Lax";
@@ -114,7 +115,10 @@ def shop_page() -> Response:
     attr = "" if lang == "none" else f' lang="{lang}"'
     site = request.args.get("site", "demo-shop")
     extra = TAB if request.args.get("extra") == "tab" else ""
-    html = PAGE.format(lang=attr, site=site, extra=extra, nonce=NONCE)
+    # ?layout= sets the script tag's data-layout (html-escaped: a test may send anything).
+    layout = request.args.get("layout")
+    layout = f' data-layout="{html_escape(layout)}"' if layout else ""
+    html = PAGE.format(lang=attr, site=site, extra=extra, nonce=NONCE, layout=layout)
     headers = {"Content-Security-Policy": CSP} if request.args.get("csp") else {}
     return Response(html, mimetype="text/html", headers=headers)
 

@@ -3,6 +3,8 @@ export const COOKIE = "cm_consent";
 export const QUEUE_KEY = "cm_queue";
 export const RECEIPT_KEY = "cm_receipt";
 export const PREFIX = "cm-";
+// The banner's layouts; the first is the default (declaration/constants.py has the same list).
+export const LAYOUTS = ["bar", "box", "modal"];
 export const GCM_TYPES = [
   "ad_storage",
   "ad_user_data",

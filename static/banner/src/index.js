@@ -1,20 +1,13 @@
-// Entry: exposes window.ConsentManager and starts the banner; logic lives in the modules.
-import { accept, acceptAll, boot, getConsent, on, rejectAll } from "./main.js";
-import { state } from "./state.js";
-import { safely } from "./util.js";
-import { show } from "./ui.js";
+// Entry of the script tag: options from its data-* attributes.
+import { start } from "./start.js";
 
 const script = document.currentScript;
-const ready = (fn) => (state.config ? safely(fn) : null);
-
-window.ConsentManager = {
-  acceptAll: () => ready(acceptAll),
-  rejectAll: () => ready(rejectAll),
-  accept: (categories) => ready(() => accept(categories)),
-  show: () => ready(() => show(false)),
-  showPreferences: () => ready(() => show(true)),
-  getConsent: () => safely(getConsent) || null,
-  on: (name, callback) => safely(on, name, callback),
-  ready: null,
-};
-window.ConsentManager.ready = safely(boot, script, "__CSS__") || Promise.resolve();
+const data = script.dataset;
+start({
+  site: data.site,
+  api: data.api || new URL(script.src, location.href).origin,
+  base: script.src,
+  layout: data.layout,
+  nonce: script.nonce,
+  settingsButton: data.settingsButton !== "false",
+});

@@ -4,6 +4,7 @@ import { granted, isCurrent, readChoice, writeChoice } from "./choice.js";
 import { RECEIPT_KEY } from "./constants.js";
 import { removeRefused } from "./cleanup.js";
 import { consentDefault, consentUpdate } from "./gcm.js";
+import { builtin, wanted } from "./i18n.js";
 import { flush, send } from "./send.js";
 import { state } from "./state.js";
 import { close, hide, onKey, selected, show, toggleOpener } from "./ui.js";
@@ -126,23 +127,31 @@ function loadCss(href) {
   });
 }
 
-export function boot(script, cssHref) {
+export function boot(options, cssHref) {
   consentDefault();
-  const data = script ? script.dataset : {};
-  state.site = data.site || "";
-  state.api = (data.api || new URL(script.src, location.href).origin).replace(/\/$/, "");
-  state.nonce = (script && script.nonce) || "";
-  state.settingsButton = data.settingsButton !== "false";
+  state.site = options.site || "";
+  state.api = String(options.api).replace(/\/$/, "");
+  state.base = options.base;
+  state.layout = options.layout;
+  state.nonce = options.nonce || "";
+  state.settingsButton = options.settingsButton !== false;
   const stored = readChoice();
   state.choice = stored;
   state.consentId = (stored && stored.id) || uuid4();
-  const lang = document.documentElement.lang || "";
-  const css = loadCss(new URL(cssHref, script.src).href);
+  const lang = wanted();
+  const css = loadCss(new URL(cssHref, state.base).href);
+  // The likely language file loads while the configuration does (the server has the last word).
+  builtin(lang);
   const url = `${state.api}/api/v1/sites/${encodeURIComponent(state.site)}/config?lang=${encodeURIComponent(lang)}`;
-  const config = fetch(url, { credentials: "omit" }).then((r) => {
-    if (!r.ok) throw new Error(`config: HTTP ${r.status}`);
-    return r.json();
-  });
+  const getConfig = (own) =>
+    fetch(url + own, { credentials: "omit" }).then((r) => {
+      if (!r.ok) throw new Error(`config: HTTP ${r.status}`);
+      return r.json();
+    });
+  // The site's own texts over the built-in ones; without the language file, the server's merge.
+  const config = getConfig("&texts=own").then((cfg) =>
+    builtin(cfg.language).then((base) => (base ? ((cfg.texts = { ...base, ...cfg.texts }), cfg) : getConfig(""))),
+  );
   document.addEventListener("click", onClick);
   document.addEventListener("keydown", onKey);
   // A receipt that could not be delivered goes out on the next page view, or when back online.
@@ -155,16 +164,51 @@ export function boot(script, cssHref) {
         const consent = apply();
         toggleOpener(true);
         emit("consent", consent);
-      } else if (navigator.globalPrivacyControl) {
-        // GPC is a refusal of everything not necessary; the visitor may still opt in.
-        choose({}, "gpc");
-        show(false, true);
       } else {
-        unblock();
-        show(false);
+        return regionRule().then(ask);
       }
     })
     .catch((e) => console.warn("[consent]", e));
+}
+
+// The region rule of this visitor (docs/banner.md#region-rules); asked only when the server
+// has region rules on and this revision declares one. Any failure means the banner.
+function regionRule() {
+  if (!state.config.region_lookup) return Promise.resolve("banner");
+  const url = `${state.api}/api/v1/sites/${encodeURIComponent(state.site)}/region`;
+  return fetch(url, { credentials: "omit", cache: "no-store" })
+    .then((r) => (r.ok ? r.json() : {}))
+    .then(
+      (answer) => (["opt_out", "none"].includes(answer.rule) ? answer.rule : "banner"),
+      () => "banner",
+    );
+}
+
+// A visitor without a current choice: the banner, an opt-out notice, or (rule "none") nothing.
+function ask(rule) {
+  state.rule = rule;
+  if (rule === "none") {
+    // Not asked: no banner, no cookie, no receipt; blocked scripts stay blocked and Consent
+    // Mode stays denied. ConsentManager.show() still lets the visitor choose.
+    unblock();
+  } else if (navigator.globalPrivacyControl) {
+    // GPC is a refusal of everything not necessary (an opt-out too); the visitor may still opt in.
+    choose({}, "gpc");
+    show(false, true);
+  } else if (rule === "opt_out") {
+    // Granted until the visitor says no; nothing is stored or recorded until they act.
+    const all = {};
+    for (const cat of state.config.categories) all[cat.key] = true;
+    consentUpdate(all);
+    unblock();
+    show(false);
+    const body = state.root && state.root.querySelector("#cm-d");
+    const note = state.config.texts.opt_out_note;
+    if (body && note) body.after(el("p", { class: "cm-gpc cm-region", text: note }));
+  } else {
+    unblock();
+    show(false);
+  }
 }
 
 export function on(name, callback) {

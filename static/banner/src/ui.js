@@ -1,6 +1,7 @@
 // The two layers: a first layer with equal accept and reject, and a settings dialog.
 import { granted, isCurrent } from "./choice.js";
-import { PREFIX, RECEIPT_KEY } from "./constants.js";
+import { LAYOUTS, PREFIX, RECEIPT_KEY } from "./constants.js";
+import { count } from "./i18n.js";
 import { state } from "./state.js";
 import { el, store } from "./util.js";
 
@@ -34,14 +35,15 @@ function cookieTable(cookies, t) {
     el("tr", {}, [c.name || c.name_pattern, c.provider, lifetimeText(c.lifetime, t), c.purpose].map((v) => el("td", { text: v || "" }))),
   );
   return el("details", {}, [
-    el("summary", { text: `${t.col_name} (${cookies.length})` }),
+    el("summary", { text: count(cookies.length, t) }),
     el("table", {}, [el("thead", {}, [head]), el("tbody", {}, rows)]),
   ]);
 }
 
-function firstLayer(cfg, t, gpcApplied) {
+function firstLayer(cfg, t, gpcApplied, modal) {
   const policy = cfg.policy_url ? el("a", { href: cfg.policy_url, text: t.policy_link }) : null;
-  return el("div", { class: `${PREFIX}l1`, role: "dialog", "aria-labelledby": `${PREFIX}t`, "aria-describedby": `${PREFIX}d`, tabindex: "-1" }, [
+  const attrs = { class: `${PREFIX}l1`, role: "dialog", "aria-modal": modal && "true", "aria-labelledby": `${PREFIX}t`, "aria-describedby": `${PREFIX}d`, tabindex: "-1" };
+  return el("div", attrs, [
     el("h2", { id: `${PREFIX}t`, text: t.title }),
     el("p", { id: `${PREFIX}d` }, [t.body, policy ? " " : null, policy]),
     gpcApplied ? el("p", { class: `${PREFIX}gpc`, text: t.gpc_note }) : null,
@@ -85,11 +87,20 @@ function remove() {
   state.root = null;
 }
 
+// The script tag's (or start()'s) layout over the declared one; an unknown name is ignored.
+function layoutOf(cfg) {
+  return [state.layout, cfg.layout].find((l) => LAYOUTS.includes(l)) || "bar";
+}
+
 export function render(gpcApplied) {
   const cfg = state.config;
   const t = cfg.texts;
   remove();
-  const root = el("div", { id: "cm-banner", class: PREFIX.slice(0, -1), lang: cfg.language }, [firstLayer(cfg, t, gpcApplied), secondLayer(cfg, t)]);
+  const layout = layoutOf(cfg);
+  const root = el("div", { id: "cm-banner", class: `${PREFIX.slice(0, -1)} ${PREFIX}${layout}`, lang: cfg.language }, [
+    firstLayer(cfg, t, gpcApplied, layout === "modal"),
+    secondLayer(cfg, t),
+  ]);
   state.root = root;
   document.body.append(root);
   return root;
@@ -103,7 +114,7 @@ export function show(preferences, gpcApplied) {
   const l2 = root.lastChild;
   l1.hidden = !!preferences;
   l2.hidden = !preferences;
-  root.classList.toggle(`${PREFIX}modal`, !!preferences);
+  root.classList.toggle(`${PREFIX}over`, !!preferences || layoutOf(state.config) === "modal");
   (preferences ? l2 : l1).focus();
   toggleOpener(false);
 }
@@ -143,11 +154,16 @@ export function close() {
 
 export function onKey(event) {
   // Listens on the document, so the trap holds even after a click moved focus out of it.
-  const l2 = state.root && state.root.lastChild;
-  if (!l2 || l2.hidden) return;
+  // The trap is on the open modal layer: the settings, or the first layer of the modal layout.
+  const root = state.root;
+  const l2 = root && [...root.children].find((n) => !n.hidden && n.getAttribute("aria-modal"));
+  if (!l2) return;
   if (event.key === "Escape") {
-    event.preventDefault();
-    close();
+    // Only the settings close: the modal first layer waits for a choice.
+    if (l2 === root.lastChild) {
+      event.preventDefault();
+      close();
+    }
   } else if (event.key === "Tab") {
     const items = [...l2.querySelectorAll("button, input:not([disabled]), summary, a[href]")].filter((n) => n.offsetParent);
     const first = items[0];
