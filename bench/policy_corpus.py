@@ -204,12 +204,40 @@ def render(result: Score) -> str:
     return "\n".join(lines)
 
 
+def list_scaling(small: int = 500, large: int = 4000) -> dict[str, float]:
+    """CPU seconds to read a cookie list of `small` and of `large` entries, and their ratio.
+
+    Every entry is a claim of its own; linear reading gives a ratio near large/small (8),
+    a merge step that scans all earlier claims gives one near its square (64).
+    """
+    import time
+
+    from scanner.policy import analyze_text
+
+    def cpu(entries: int) -> float:
+        text = "Cookies\n\nWe use cookies to:\n" + "\n".join(
+            f"• entry {i} remembers your language settings" for i in range(entries)
+        )
+        started = time.process_time()
+        analyze_text(text)
+        return time.process_time() - started
+
+    a, b = cpu(small), cpu(large)
+    return {"small": small, "large": large, "small_s": a, "large_s": b, "ratio": b / a}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the figures (a table, or JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="corpus directory")
+    parser.add_argument(
+        "--scaling", action="store_true", help="time a 500- and a 4,000-entry cookie list"
+    )
     args = parser.parse_args(argv)
+    if args.scaling:
+        print(json.dumps(list_scaling(), indent=2))
+        return 0
     result = score(args.corpus)
     print(json.dumps(result.to_dict(), indent=2) if args.json else render(result))
     return 0

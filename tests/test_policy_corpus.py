@@ -5,7 +5,6 @@ withdrawal findings say precisely what a policy offers."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -15,7 +14,6 @@ from scanner.policy import (
     LIFETIMES,
     PROBLEMS,
     PolicyStatement,
-    analyze_text,
     load_policy,
     policy_findings,
 )
@@ -139,19 +137,3 @@ def test_consent_from_a_browser_set_to_accept_cookies_is_implied_consent() -> No
     assert st.implied_consent and st.summary()["implied_consent"] is True
     [claim] = [c for c in st.consent if c.value == "browser_settings"]
     assert claim.evidence[0].text.startswith("If your browser is set to accept cookies")
-
-
-def test_a_cookie_list_of_thousands_of_entries_is_read_in_linear_time() -> None:
-    """Every entry of a long list is a claim of its own; finding the claim to merge into must
-    not scan all the claims before it (8 times the entries: about 8 times the CPU, not 64)."""
-
-    def cpu(entries: int) -> float:
-        text = "Cookies\n\nWe use cookies to:\n" + "\n".join(
-            f"• entry {i} remembers your language settings" for i in range(entries)
-        )
-        started = time.process_time()
-        st = analyze_text(text)
-        assert st.declared_purposes == ["preferences"]
-        return time.process_time() - started
-
-    assert cpu(4000) < 12 * cpu(500)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from consent_server.consent_log.models import ConsentReceipt
 from consent_server.consent_log.verify.bundle import verify_path
@@ -278,6 +278,10 @@ def test_opt_out_outside_the_eea_runs_everything_with_a_notice_until_the_visitor
     granted = [e for e in data_layer(page) if e[:2] == ["consent", "update"]]
     assert granted and set(granted[-1][2].values()) == {"granted"}
     assert stored_choice(page.context) is None  # nothing stored or recorded yet
+    # Closing the settings redraws the first layer: the notice is still there.
+    page.click("[data-cm-action=preferences]")
+    page.keyboard.press("Escape")
+    expect(page.locator("#cm-banner .cm-region")).to_be_visible()
 
     body, claims = record(page, lambda: page.click("[data-cm-action=reject-all]"))
     assert body["method"] == "reject_all"

@@ -202,9 +202,6 @@ function ask(rule) {
     consentUpdate(all);
     unblock();
     show(false);
-    const body = state.root && state.root.querySelector("#cm-d");
-    const note = state.config.texts.opt_out_note;
-    if (body && note) body.after(el("p", { class: "cm-gpc cm-region", text: note }));
   } else {
     unblock();
     show(false);

@@ -42,11 +42,14 @@ function cookieTable(cookies, t) {
 
 function firstLayer(cfg, t, gpcApplied, modal) {
   const policy = cfg.policy_url ? el("a", { href: cfg.policy_url, text: t.policy_link }) : null;
+  // The opt-out note stays on every redraw of the first layer (closing the settings redraws it).
+  const optOut = !gpcApplied && state.rule === "opt_out" && !state.choice;
+  const note = gpcApplied ? t.gpc_note : optOut ? t.opt_out_note : null;
   const attrs = { class: `${PREFIX}l1`, role: "dialog", "aria-modal": modal && "true", "aria-labelledby": `${PREFIX}t`, "aria-describedby": `${PREFIX}d`, tabindex: "-1" };
   return el("div", attrs, [
     el("h2", { id: `${PREFIX}t`, text: t.title }),
     el("p", { id: `${PREFIX}d` }, [t.body, policy ? " " : null, policy]),
-    gpcApplied ? el("p", { class: `${PREFIX}gpc`, text: t.gpc_note }) : null,
+    note ? el("p", { class: optOut ? `${PREFIX}gpc ${PREFIX}region` : `${PREFIX}gpc`, text: note }) : null,
     el("div", { class: `${PREFIX}row` }, [button("accept-all", t.accept_all), button("reject-all", t.reject_all), button("preferences", t.settings, "link")]),
   ]);
 }
