@@ -78,7 +78,7 @@ LOOKUP_ID = str(uuid.UUID(int=0x5EED_C0DE_0000_4000_8000_0000_0000_0001, version
 LOOKUP_RECEIPTS = 6
 # A visitor changing their mind reuses a consent id seen recently on the same site.
 REPEAT_SHARE = 0.2
-FILL_VERSION = 1
+FILL_VERSION = 2  # 2: receipts carry the language and gpc columns
 
 
 # -- filling -----------------------------------------------------------------------------------
@@ -149,6 +149,7 @@ def copy_receipts(app: Any, db_url: str, rows: int, start: dt.datetime, span: dt
         _payload,
         _uuid4,
         build_record,
+        copy_extras,
     )
     from consent_server.consent_log.merkle import canonical
     from consent_server.sites.service import get_revision, get_site_view
@@ -202,7 +203,7 @@ def copy_receipts(app: Any, db_url: str, rows: int, start: dt.datetime, span: dt
                     f"{receipt_id}\t{payload['consent_id']}\t{site.id}\t{revision.id}\t"
                     f"{payload['method']}\t{_copy_text(json.dumps(decisions))}\t"
                     f"{now.isoformat()}\t{_copy_text(body.decode('utf-8'))}\t"
-                    f"{sha256(body).hexdigest()}\n"
+                    f"{sha256(body).hexdigest()}{copy_extras(record)}\n"
                 )
                 if len(lines) >= 20_000:
                     copy.write("".join(lines).encode("utf-8"))

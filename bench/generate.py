@@ -49,8 +49,15 @@ PAGES = (
 )
 COPY_COLUMNS = (
     "receipt_id, consent_id, site_id, revision_id, method, decisions, recorded_at, record, "
-    "record_hash"
+    "record_hash, language, gpc"
 )
+
+
+def copy_extras(record: dict) -> str:
+    """The language and GPC columns the writer fills from the record, as COPY text."""
+    return f"\t{_copy_text(record.get('language') or '')}\t{'t' if record.get('gpc') else 'f'}"
+
+
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
@@ -203,7 +210,8 @@ def generate(db_url: str, rows: int, seed: int = 20261122) -> dict[str, Any]:
                     lines.append(
                         f"{receipt_id}\t{payload['consent_id']}\t{site.id}\t{revision.id}\t"
                         f"{payload['method']}\t{_copy_text(json.dumps(decisions))}\t"
-                        f"{now.isoformat()}\t{text}\t{sha256(body).hexdigest()}\n"
+                        f"{now.isoformat()}\t{text}\t{sha256(body).hexdigest()}"
+                        f"{copy_extras(record)}\n"
                     )
                     n += 1
                 copy.write("".join(lines).encode("utf-8"))

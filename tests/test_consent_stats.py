@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import delete, func, select
+from sqlalchemy import update as sa_update
 
 from consent_server.consent_log.models import ConsentReceipt, ConsentStatsDaily
 from consent_server.consent_log.retention import purge_receipts
@@ -236,3 +237,26 @@ def test_console_report_and_csv_agree(app: Flask, client: FlaskClient, demo_site
     assert report["totals"]["total"] == count == 7
     lines = table.strip().splitlines()
     assert len(lines) == 1 + 1 + len(report["days"]) + 1 + 2
+
+
+def test_unsealed_receipts_are_grouped_by_their_columns_and_older_ones_by_their_record(
+    app: Flask, client: FlaskClient, demo_site
+):
+    """The writer copies language and GPC into columns; receipts from before the columns
+    existed (NULL) are still grouped right, from their records."""
+    _post_mix(client)
+    with app.app_context():
+        rows = db.session.execute(
+            select(ConsentReceipt.language, ConsentReceipt.gpc, ConsentReceipt.record)
+        ).all()
+        assert all(
+            (lang, gpc) == (json.loads(rec)["language"], bool(json.loads(rec).get("gpc")))
+            for lang, gpc, rec in rows
+        )
+        before = console_stats(SITE, None, None)
+        db.session.execute(sa_update(ConsentReceipt).values(language=None, gpc=None))
+        db.session.commit()
+        older = console_stats(SITE, None, None)
+    assert before == older
+    assert {x["language"]: x["total"] for x in before["languages"]} == {"sv": 4, "en": 3}
+    assert before["totals"]["gpc"] == 2

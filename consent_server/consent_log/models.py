@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -52,6 +53,11 @@ class ConsentReceipt(db.Model):
     record: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The banner's uuid4 for one consent event, the same on its retries; not in the record.
     client_nonce: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Copies of the record's language and GPC signal, so the statistics of receipts not sealed
+    # yet are grouped without parsing each record; NULL on receipts from before (read from
+    # the record then). Not covered by the hash: the record stays the evidence.
+    language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    gpc: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     record_hash: Mapped[str] = mapped_column(String(64))
     seal_id: Mapped[int | None] = mapped_column(ForeignKey("seals.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)

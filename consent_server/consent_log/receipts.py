@@ -39,6 +39,8 @@ RECEIPT_COLUMNS = (
     "record",
     "record_hash",
     "client_nonce",
+    "language",
+    "gpc",
 )
 METHODS = ("accept_all", "reject_all", "custom", "withdraw", "gpc")
 
@@ -264,6 +266,8 @@ def record_consent(
         "record": body.decode("utf-8"),
         "record_hash": digest,
         "client_nonce": payload.get("client_nonce"),
+        "language": record.get("language") or "",
+        "gpc": bool(record.get("gpc")),
     }
     try:
         stored = writer.submit(row)
