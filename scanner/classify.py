@@ -49,6 +49,8 @@ CONFIDENCE = {
     "vendor_prefix": 0.6,
     "host": 0.5,
     "name_words": 0.5,
+    "third_party_shape": 0.5,
+    "service": 0.4,
     "third_party_id": 0.4,
     "none": 0.0,
 }
@@ -169,6 +171,11 @@ _PREFERENCE_WORDS = {
     "colormode",
 }
 _PREFERENCE_PHRASES = ("dark_mode", "dark-mode", "color_scheme", "color-scheme", "colour_scheme")
+# A part ending in one of these is a setting too ("sitelocale", "PreferredCulture"); not
+# "lang" or "session", whose lookalikes ("slang", "possession") are common words.
+_PREFERENCE_ENDINGS = ("language", "locale", "culture", "currency")
+# Other settings a visitor chose: recently viewed or compared items, a chosen layout.
+_SETTING_WORDS = {"preferences", "prefs", "settings", "recently"}
 
 
 def _words(name: str) -> tuple[set[str], set[str]]:
@@ -182,7 +189,6 @@ def _words(name: str) -> tuple[set[str], set[str]]:
 
 def rule_category(name: str) -> tuple[str, str] | None:
     """(category, reason) when the name has the shape of a well-known kind of cookie."""
-    lower = name.lower()
     parts, words = _words(name)
     if (
         _SESSION_SHAPE.match(name)
@@ -190,6 +196,13 @@ def rule_category(name: str) -> tuple[str, str] | None:
         or any(p.endswith(("sessid", "sessionid")) for p in parts)
     ):
         return "necessary", "The name has the shape of a session identifier."
+    return _machinery(name) or _setting(name)
+
+
+def _machinery(name: str) -> tuple[str, str] | None:
+    """(necessary, reason) for a CSRF token or a load-balancer cookie, whoever sets it."""
+    lower = name.lower()
+    parts, words = _words(name)
     if (
         any("csrf" in w or "xsrf" in w or "antiforgery" in w for w in parts)
         or "requestverificationtoken" in lower
@@ -198,8 +211,21 @@ def rule_category(name: str) -> tuple[str, str] | None:
         return "necessary", "The name has the shape of an anti-forgery (CSRF) token."
     if words & _LB_WORDS or lower.startswith(_LB_PREFIXES) or "affinity" in lower:
         return "necessary", "The name has the shape of a load-balancer or affinity cookie."
-    if words & _PREFERENCE_WORDS or any(p in lower for p in _PREFERENCE_PHRASES):
+    return None
+
+
+def _setting(name: str) -> tuple[str, str] | None:
+    """(preferences, reason) for a language, currency, theme or other chosen setting."""
+    lower = name.lower()
+    parts, words = _words(name)
+    if (
+        words & _PREFERENCE_WORDS
+        or any(p in lower for p in _PREFERENCE_PHRASES)
+        or any(p.endswith(_PREFERENCE_ENDINGS) for p in parts)
+    ):
         return "preferences", "The name has the shape of a language, currency or theme setting."
+    if words & _SETTING_WORDS and not words & _CONSENT_WORDS and "cookie" not in words:
+        return "preferences", "The name has the shape of a setting the visitor chose."
     return None
 
 
@@ -233,6 +259,7 @@ _MARKETING_WORDS = {
     "msclkid",
     "utm",
 }
+_MARKETING_ENDINGS = ("tracker", "tracking", "pixel", "retargeting")
 _ANALYTICS_WORDS = {
     "analytics",
     "stats",
@@ -243,17 +270,45 @@ _ANALYTICS_WORDS = {
     "experiment",
     "abtest",
     "metrics",
+    "visit",
+    "visits",
+    "visited",
+    "visitor",
+    "visitors",
 }
 _ID_WORDS = {"uid", "uuid", "guid", "vid", "visitorid", "userid", "deviceid", "browserid"}
+# The same identifiers written in parts ("user_id", "visitorId"), read with punctuation gone.
+_ID_RUNS = ("uuid", "guid", "visitorid", "userid", "deviceid", "browserid")
 _CONSENT_WORDS = {"consent", "gdpr", "cookielaw", "cmp"}
 _CART_WORDS = {"cart", "basket", "checkout", "wishlist"}
 _AUTH_WORDS = {"auth", "login", "logged", "remember"}
+# With "cookie(s)" in the name, these words make it the record of the visitor's choice
+# ("cookie_notice_accepted", "cookies_allowed", "CookieLevel", "cookiePreferences").
+_CONSENT_CHOICE_WORDS = {
+    "accept",
+    "accepted",
+    "allow",
+    "allowed",
+    "agree",
+    "agreed",
+    "notice",
+    "policy",
+    "banner",
+    "level",
+    "preferences",
+    "settings",
+    "optin",
+    "optout",
+    "law",
+    "bar",
+}
 
 
 @dataclass(frozen=True)
 class _Hints:
     prefixes: tuple[tuple[str, str, str], ...]  # (lower-case prefix, vendor, category)
     domains: dict[str, tuple[str, str]]  # registrable domain -> (vendor, category)
+    services: dict[str, tuple[str, str]]  # a platform's own domain -> (vendor, category)
 
 
 @lru_cache(maxsize=1)
@@ -266,7 +321,8 @@ def _hints() -> _Hints:
         key=lambda p: -len(p[0]),  # the longest prefix is the most specific
     )
     domains = {d["domain"]: (d["vendor"], d["category"]) for d in data.get("domains") or []}
-    return _Hints(tuple(prefixes), domains)
+    services = {d["domain"]: (d["vendor"], d["category"]) for d in data.get("services") or []}
+    return _Hints(tuple(prefixes), domains, services)
 
 
 _RANK = {"marketing": 3, "analytics": 2, "preferences": 1, "necessary": 0}
@@ -299,10 +355,12 @@ def evidence(
 
     In order: a vendor's name prefix; the host, when a third party's, being a known
     advertising or measurement domain (hints.yaml, then the knowledge base's domain
-    limits); words of advertising or analytics in the name; an identifier set by a third
-    party (readable across sites, so marketing). `third_party` None means the party is not
-    known (the site's domains were not given): the host still counts, an identifier not.
-    None when nothing speaks.
+    limits); words of advertising or analytics in the name; a CSRF token, load-balancer
+    cookie or setting, whoever sets it; the host, when a third party's, being a platform's
+    own domain (hints.yaml services: sign-in, chat, payment, store); an identifier or a
+    cookie-sync name set by a third party (readable across sites, so marketing).
+    `third_party` None means the party is not known (the site's domains were not given):
+    the host still counts, an identifier not. None when nothing speaks.
     """
     name = name[:MAX_NAME]
     lower = name.lower()
@@ -315,27 +373,58 @@ def evidence(
             )
             return category, reason, CONFIDENCE["vendor_prefix"], vendor
     registrable = registrable_domain(host) if host else ""
+    service = hints.services.get(registrable) if third_party is not False else None
     if third_party is not False and registrable:
-        known = hints.domains.get(registrable) or (_kb_domain(kb, registrable) if kb else None)
+        known = hints.domains.get(registrable)
+        if known is None and service is None and kb is not None:
+            known = _kb_domain(kb, registrable)
         if known is not None:
             vendor, category = known
             reason = f"set by {_short(host)}, a domain of {vendor} used for {category}"
             return category, reason, CONFIDENCE["host"], vendor
     parts, words = _words(name)
     analytics = words & _ANALYTICS_WORDS or ({"ab"} if {"ab", "test"} <= words else set())
-    for found, category in ((words & _MARKETING_WORDS, "marketing"), (analytics, "analytics")):
+    # A run of letters ending in a tracking word ("BSWtracker", "sitepixel") says the same.
+    marketing = words & _MARKETING_WORDS or {
+        ending for p in parts for ending in _MARKETING_ENDINGS if p.endswith(ending)
+    }
+    for found, category in ((marketing, "marketing"), (analytics, "analytics")):
         if found:
             word = sorted(found)[0]
             reason = f"the name contains {word!r}, a word of {category} cookies"
             return category, reason, CONFIDENCE["name_words"], None
-    if third_party is True and (
-        words & _ID_WORDS or any(p.endswith(("uid", "uuid")) for p in parts)
-    ):
+    shape = _machinery(name) or _setting(name)
+    if shape is not None:
+        # A CSRF token, a load balancer's cookie or a language setting serves the service
+        # that sets it, first party or third; a session id of a third party may be a
+        # tracking id, so it is not among these.
+        category, reason = shape
+        return category, reason, CONFIDENCE["third_party_shape"], None
+    if service is not None and registrable:
+        vendor, category = service
         reason = (
-            f"an identifier set by a third party ({_short(host)}), which it can read on "
-            "every site that embeds it"
+            f"set by {_short(host)}, the own domain of {vendor}'s service, whose cookies keep "
+            "the embedded service working"
         )
-        return "marketing", reason, CONFIDENCE["third_party_id"], None
+        return category, reason, CONFIDENCE["service"], vendor
+    if third_party is True:
+        run = _PARTS.sub("", lower)
+        if (
+            words & _ID_WORDS
+            or any(p.endswith(("uid", "uuid")) for p in parts)
+            or any(r in run for r in _ID_RUNS)
+        ):
+            reason = (
+                f"an identifier set by a third party ({_short(host)}), which it can read on "
+                "every site that embeds it"
+            )
+            return "marketing", reason, CONFIDENCE["third_party_id"], None
+        if "sync" in lower or "matched" in words:
+            reason = (
+                f"a cookie-matching name set by a third party ({_short(host)}): ad platforms "
+                "sync their visitor ids this way"
+            )
+            return "marketing", reason, CONFIDENCE["third_party_id"], None
     return None
 
 
@@ -349,8 +438,12 @@ def _site_words(name: str) -> tuple[str, str] | None:
         return "necessary", "The name has the shape of a shopping cart or checkout cookie."
     if words & _AUTH_WORDS:
         return "necessary", "The name has the shape of a sign-in cookie."
-    if "cookie" in lower and words & {"test", "check", "enabled"}:
+    if "cookie" in lower and words & _CONSENT_CHOICE_WORDS:
+        return "necessary", "The name has the shape of a record of the visitor's consent choice."
+    if ("cookie" in lower or "js" in words) and words & {"test", "check", "enabled", "has"}:
         return "necessary", "The name has the shape of a check whether cookies work."
+    if words & {"nocache", "cache"} or "no_cache" in lower:
+        return "necessary", "The name has the shape of a page-cache control cookie."
     return None
 
 
@@ -385,8 +478,9 @@ def classify(
        VISITOR_INFO1_LIVE from an embed proxy): source "knowledge", that entry's category
        and vendor, 0.6, and a reason that says the domain was unexpected.
     5. Evidence (`evidence`): a vendor's name prefix 0.6; a third party's host known for
-       advertising or measurement 0.5; advertising or analytics words in the name 0.5; an
-       identifier set by a third party 0.4. Source "rule".
+       advertising or measurement 0.5; advertising or analytics words in the name 0.5; a
+       CSRF, load-balancer or setting shape of a third party 0.5; a platform's own domain
+       0.4; an identifier or cookie-sync name set by a third party 0.4. Source "rule".
     6. Otherwise category "unknown", source "none", confidence 0.
     """
     site_domains = tuple(site_domains)

@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
+from bench.cookie_classification import main, run, split_of
 from scanner.classify import CONFIDENCE, MAX_NAME, classify, evidence
 from scanner.knowledge import KnowledgeBase
 
@@ -200,3 +201,156 @@ def test_a_hostile_long_name_is_only_read_up_to_the_bound():
         name, "www.example-shop.se", knowledge=KnowledgeBase.empty(), site_domains=SITE
     )
     assert result.category == "unknown"
+
+
+# --- Evidence added with the held-out protocol (bench --split dev) ----------------------
+
+
+def _unseen(name, host):
+    return classify(name, host, knowledge=KnowledgeBase.empty(), site_domains=SITE)
+
+
+@pytest.mark.parametrize(
+    ("host", "vendor", "category"),
+    [
+        ("login.microsoftonline.com", "Microsoft", "necessary"),
+        ("eu1.salesforce.com", "Salesforce", "preferences"),
+        ("widget.intercom.io", "Intercom", "preferences"),
+        ("checkout.paypal.com", "PayPal", "necessary"),
+        ("consent.cookiebot.com", "Cookiebot", "necessary"),
+    ],
+)
+def test_a_platforms_own_domain_makes_its_opaque_cookie_functional(host, vendor, category):
+    result = _unseen("zq7", host)
+    assert (result.category, result.source, result.vendor) == (category, "rule", vendor)
+    assert result.confidence == CONFIDENCE["service"]
+    assert result.reason.startswith(f"set by {host}, the own domain of {vendor}'s service")
+
+
+def test_a_platforms_cookie_with_a_tracking_word_or_identifier_is_not_made_functional():
+    assert _unseen("ad_seen", "www.salesforce.com").category == "marketing"
+    # The platform's domain is no evidence for the site's own cookies on it.
+    own = classify(
+        "zq7",
+        "www.salesforce.com",
+        knowledge=KnowledgeBase.empty(),
+        site_domains=("salesforce.com",),
+    )
+    assert own.category == "unknown"
+
+
+def test_the_platform_list_overrides_the_knowledge_bases_most_tracking_entry():
+    # The bundled base lists stripe.com cookies; an unseen one there is Stripe's machinery.
+    result = classify("zq7", "m.stripe.com", site_domains=SITE)
+    assert (result.category, result.vendor) == ("necessary", "Stripe")
+
+
+@pytest.mark.parametrize(
+    ("host", "vendor"),
+    [("sync.id5-sync.com", "ID5"), ("ap.lijit.com", "Sovrn"), ("x.bidr.io", "Beeswax")],
+)
+def test_more_ad_technology_domains(host, vendor):
+    result = _unseen("zq7", host)
+    assert (result.category, result.vendor, result.confidence) == (
+        "marketing",
+        vendor,
+        CONFIDENCE["host"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "vendor", "category"),
+    [
+        ("AMCV_1234%40AdobeOrg", "Adobe Experience Cloud", "marketing"),
+        ("aam_uuid", "Adobe Audience Manager", "marketing"),
+        ("mage-messages", "Magento", "necessary"),
+        ("Nop.customer", "nopCommerce", "necessary"),
+        ("_lfa_test", "Leadfeeder", "marketing"),
+        ("incap_ses_123_456", "Imperva", "necessary"),
+    ],
+)
+def test_new_vendor_prefixes(name, vendor, category):
+    result = _unseen(name, "www.example-shop.se")
+    assert (result.category, result.vendor, result.confidence) == (
+        category,
+        vendor,
+        CONFIDENCE["vendor_prefix"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "category", "shape"),
+    [
+        ("csrf-canary", "necessary", "anti-forgery"),
+        ("AWSALBCORS", "necessary", "load-balancer"),
+        ("ui_language", "preferences", "language"),
+        ("siteLocale", "preferences", "language"),
+    ],
+)
+def test_a_third_partys_csrf_load_balancer_or_setting_cookie_serves_its_service(
+    name, category, shape
+):
+    result = _unseen(name, "widget.unknown-vendor.net")
+    assert (result.category, result.source) == (category, "rule")
+    assert result.confidence == CONFIDENCE["third_party_shape"] < CONFIDENCE["rule"]
+    assert shape in result.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "category", "shape"),
+    [
+        ("cookiePreferences", "necessary", "consent choice"),
+        ("cookie_notice_accepted", "necessary", "consent choice"),
+        ("CMSCookieLevel", "necessary", "consent choice"),
+        ("has_js", "necessary", "cookies work"),
+        ("external_no_cache", "necessary", "page-cache"),
+        ("CMSPreferredCulture", "preferences", "language"),
+        ("recently_viewed_products", "preferences", "setting the visitor chose"),
+        ("VisitorStatus", "analytics", "'visitor'"),
+    ],
+)
+def test_more_first_party_shapes(name, category, shape):
+    result = _unseen(name, "www.example-shop.se")
+    assert (result.category, result.source) == (category, "rule")
+    assert shape in result.reason
+
+
+@pytest.mark.parametrize("name", ["pl_user_id", "deviceId_v2", "partner_sync", "cm_matched"])
+def test_identifiers_and_cookie_sync_names_of_a_third_party_are_marketing(name):
+    third = _unseen(name, "px.unknown-vendor.net")
+    assert (third.category, third.confidence) == ("marketing", CONFIDENCE["third_party_id"])
+    assert _unseen(name, "www.example-shop.se").category != "marketing"
+
+
+def test_a_run_of_letters_ending_in_a_tracking_word_is_marketing():
+    result = _unseen("BSWtracker", "cdn.unknown-vendor.net")
+    assert (result.category, result.confidence) == ("marketing", CONFIDENCE["name_words"])
+    assert "'tracker'" in result.reason
+
+
+@pytest.mark.parametrize("name", ["slang_score", "possession", "userlang"])
+def test_lookalikes_of_the_new_endings_stay_unknown(name):
+    # "slang" is no language and "possession" no session: the endings are only the long
+    # ones (language, locale, culture, currency).
+    assert _unseen(name, "www.example-shop.se").category == "unknown"
+
+
+def test_the_benchmark_splits_rows_by_platform_and_lists_only_dev_rows(tmp_path, capsys):
+    header = (
+        "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
+        "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"
+    )
+    platforms = [f"Vendor {i}" for i in range(12)]
+    rows = [f"{i},{p},Marketing,zq{i},adnxs.com,,,,,0\n" for i, p in enumerate(platforms)]
+    ocd = tmp_path / "ocd.csv"
+    ocd.write_text(header + "".join(rows), encoding="utf-8")
+    splits = {p: split_of(p) for p in platforms}
+    assert set(splits.values()) == {"dev", "test"}  # both sides get rows
+    assert splits == {p: split_of(p) for p in platforms}  # deterministic
+    dev, test, every = (run(ocd, s)["unseen"]["rows"] for s in ("dev", "test", "all"))
+    assert dev + test == every == len(platforms)
+    assert dev == sum(v == "dev" for v in splits.values())
+    with pytest.raises(SystemExit):
+        main(["--ocd", str(ocd), "--split", "test", "--verbose"])
+    assert "dev split only" in capsys.readouterr().err
+    assert main(["--ocd", str(ocd), "--split", "dev", "--verbose"]) == 0
