@@ -32,7 +32,6 @@ import argparse
 import collections
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -145,13 +144,11 @@ def copy_receipts(app: Any, db_url: str, rows: int, start: dt.datetime, span: dt
     from bench.generate import (
         COPY_COLUMNS,
         USER_AGENTS,
-        _copy_text,
         _payload,
         _uuid4,
         build_record,
-        copy_extras,
+        copy_line,
     )
-    from consent_server.consent_log.merkle import canonical
     from consent_server.sites.service import get_revision, get_site_view
 
     rand = random.Random(seed)
@@ -167,7 +164,6 @@ def copy_receipts(app: Any, db_url: str, rows: int, start: dt.datetime, span: dt
     ips = [f"{rand.randrange(1, 224)}.{rand.randrange(256)}.{i % 256}.{i % 7}" for i in range(512)]
     ips += [f"2001:db8:{i:x}::{i + 1:x}" for i in range(64)]
     step = span / max(rows, 1)
-    sha256 = hashlib.sha256
     started = time.perf_counter()
     with app.app_context(), psycopg.connect(db_url) as conn:
         with (
@@ -198,13 +194,7 @@ def copy_receipts(app: Any, db_url: str, rows: int, start: dt.datetime, span: dt
                     client_ip=rand.choice(ips),
                     user_agent=rand.choice(USER_AGENTS),
                 )
-                body = canonical(record)
-                lines.append(
-                    f"{receipt_id}\t{payload['consent_id']}\t{site.id}\t{revision.id}\t"
-                    f"{payload['method']}\t{_copy_text(json.dumps(decisions))}\t"
-                    f"{now.isoformat()}\t{_copy_text(body.decode('utf-8'))}\t"
-                    f"{sha256(body).hexdigest()}{copy_extras(record)}\n"
-                )
+                lines.append(copy_line(site.id, revision.id, record, decisions))
                 if len(lines) >= 20_000:
                     copy.write("".join(lines).encode("utf-8"))
                     lines.clear()

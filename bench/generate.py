@@ -53,9 +53,17 @@ COPY_COLUMNS = (
 )
 
 
-def copy_extras(record: dict) -> str:
-    """The language and GPC columns the writer fills from the record, as COPY text."""
-    return f"\t{_copy_text(record.get('language') or '')}\t{'t' if record.get('gpc') else 'f'}"
+def copy_line(site_id: int, revision_id: int, record: dict, decisions: dict) -> str:
+    """One receipt as a line of COPY text in COPY_COLUMNS order, as the writer would store it."""
+    from consent_server.consent_log.merkle import canonical
+
+    body = canonical(record)
+    return (
+        f"{record['receipt_id']}\t{record['consent_id']}\t{site_id}\t{revision_id}\t"
+        f"{record['method']}\t{_copy_text(json.dumps(decisions))}\t{record['recorded_at']}\t"
+        f"{_copy_text(body.decode('utf-8'))}\t{hashlib.sha256(body).hexdigest()}\t"
+        f"{_copy_text(record.get('language') or '')}\t{'t' if record.get('gpc') else 'f'}\n"
+    )
 
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -170,7 +178,6 @@ def check_against_service(app: Any, site: Any, revision: Any) -> None:
 def generate(db_url: str, rows: int, seed: int = 20261122) -> dict[str, Any]:
     """Insert `rows` receipts (one through the service, the rest by COPY); return timings."""
     from consent_server.app import create_app
-    from consent_server.consent_log.merkle import canonical
     from consent_server.sites.service import get_revision, get_site_view
 
     app = create_app()
@@ -181,7 +188,6 @@ def generate(db_url: str, rows: int, seed: int = 20261122) -> dict[str, Any]:
     rand = random.Random(seed)
     ips = [f"{rand.randrange(1, 224)}.{rand.randrange(256)}.{i % 256}.{i % 7}" for i in range(512)]
     ips += [f"2001:db8:{i:x}::{i + 1:x}" for i in range(64)]
-    sha256 = hashlib.sha256
     started = time.perf_counter()
     batch = 20_000
     with app.app_context(), psycopg.connect(db_url) as conn:
@@ -205,14 +211,7 @@ def generate(db_url: str, rows: int, seed: int = 20261122) -> dict[str, Any]:
                         client_ip=rand.choice(ips),
                         user_agent=rand.choice(USER_AGENTS),
                     )
-                    body = canonical(record)
-                    text = _copy_text(body.decode("utf-8"))
-                    lines.append(
-                        f"{receipt_id}\t{payload['consent_id']}\t{site.id}\t{revision.id}\t"
-                        f"{payload['method']}\t{_copy_text(json.dumps(decisions))}\t"
-                        f"{now.isoformat()}\t{text}\t{sha256(body).hexdigest()}"
-                        f"{copy_extras(record)}\n"
-                    )
+                    lines.append(copy_line(site.id, revision.id, record, decisions))
                     n += 1
                 copy.write("".join(lines).encode("utf-8"))
         conn.commit()
