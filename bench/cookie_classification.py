@@ -1,6 +1,6 @@
 """Cookie classification accuracy on the Open Cookie Database (OCD).
 
-    .venv/bin/python bench/cookie_classification.py --ocd /tmp/ocd/open-cookie-database.csv \
+    .venv/bin/python bench/cookie_classification.py --ocd open-cookie-database.csv \
         [--split dev|test|all] [--json] [--verbose]
 
 The OCD CSV is measurement data only: it is not in this repository (get it from
