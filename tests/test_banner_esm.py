@@ -167,13 +167,21 @@ def test_a_second_start_after_the_banner_shows_keeps_one_banner(
 ):
     page = new_context(locale="en-US").new_page()
     open_shop(page, shop)
-    page.evaluate(
+    same = page.evaluate(
         """async (api) => {
           const { start } = await import("./banner.mjs");
-          await start({site: "demo-shop", api, layout: "box"}).ready;
+          const again = start({site: "demo-shop", api, layout: "box"});
+          await again.ready;
+          return again === window.first && again === window.ConsentManager;
         }""",
         banner_server.url,
     )
+    assert same is True
+    # Consent Mode defaults were pushed by the first start() only.
+    defaults = page.evaluate(
+        "window.dataLayer.filter((e) => e[0] === 'consent' && e[1] === 'default').length"
+    )
+    assert defaults == 1
     assert page.locator("#cm-banner").count() == 1
     assert page.locator("#cm-banner").get_attribute("class").split() == ["cm", "cm-box"]
     accept_once(page, banner_app, shop)

@@ -6,8 +6,13 @@ import { show } from "./ui.js";
 
 const ready = (fn) => (state.config ? safely(fn) : null);
 
+let current;
+
 // options: {site, api, base (where banner.<hash>.css and i18n/ are), layout, nonce, settingsButton}
+// One banner per page: a later call returns the first one's API, so the consent id, the
+// Consent Mode defaults and the listeners are set up once.
 export function start(options) {
+  if (current) return current;
   const api = {
     acceptAll: () => ready(acceptAll),
     rejectAll: () => ready(rejectAll),
@@ -18,7 +23,7 @@ export function start(options) {
     on: (name, callback) => safely(on, name, callback),
     ready: null,
   };
-  window.ConsentManager = api;
+  window.ConsentManager = current = api;
   api.ready = safely(boot, options, "__CSS__") || Promise.resolve();
   return api;
 }
