@@ -94,8 +94,10 @@ class Analysis:
         self.first_in_phase: dict[tuple[str, str, str], CookieEvent] = {}
         self.site_domains = tuple(declaration.data["domains"] if declaration else ())
 
-    def classify(self, name: str, domain: str, storage: str = "cookie") -> Classification:
-        """Category of one cookie or storage key."""
+    def classify(
+        self, name: str, domain: str, storage: str = "cookie", setter: str | None = None
+    ) -> Classification:
+        """Category of one cookie or storage key (`setter`: the script that wrote it)."""
         return classify(
             name,
             domain,
@@ -103,6 +105,7 @@ class Analysis:
             declaration=self.declaration,
             knowledge=self.knowledge,
             site_domains=self.site_domains,
+            setter=setter,
         )
 
     def run(self) -> Analysis:
@@ -132,7 +135,7 @@ class Analysis:
                 lifetime_class="session" if event.requested_seconds is None else "persistent",
                 requested_seconds=event.requested_seconds,
                 stored_seconds=None,
-                classification=self.classify(event.name, event.domain),
+                classification=self.classify(event.name, event.domain, setter=event.setter),
                 phases=[],
                 refused=False,
                 refused_reasons=[],

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -48,8 +49,10 @@ CONFIDENCE = {
     "unexpected_domain": 0.6,
     "vendor_prefix": 0.6,
     "host": 0.5,
+    "setter": 0.5,
     "name_words": 0.5,
     "third_party_shape": 0.5,
+    "host_words": 0.4,
     "service": 0.4,
     "third_party_id": 0.4,
     "none": 0.0,
@@ -304,11 +307,58 @@ _CONSENT_CHOICE_WORDS = {
 }
 
 
+# Labels of a third party's host (split on dots and hyphens) that name what it serves:
+# "ads.example.net", "pixel-eu.example.com", "stats.example.org". Whole labels only, since
+# "ads" or "stat" hide inside ordinary words ("uploads", "status"); the longer words may
+# also start a label ("marketingautomation", "analyticsedge").
+_AD_HOST_LABELS = {
+    "ad",
+    "ads",
+    "adserver",
+    "adserv",
+    "adtech",
+    "adsrv",
+    "pixel",
+    "pixels",
+    "track",
+    "tracker",
+    "tracking",
+    "trk",
+    "retarget",
+    "rtb",
+    "bid",
+    "bidder",
+    "sync",
+    "usersync",
+    "cookiesync",
+    "affiliate",
+    "affiliates",
+}
+_AD_HOST_STARTS = ("advert", "marketing", "tracking", "retarget", "affiliate")
+_ANALYTICS_HOST_LABELS = {
+    "analytics",
+    "stats",
+    "stat",
+    "statistics",
+    "metrics",
+    "metric",
+    "telemetry",
+    "insights",
+    "collect",
+    "collector",
+    "beacon",
+    "heatmap",
+    "heatmaps",
+}
+_ANALYTICS_HOST_STARTS = ("analytics", "statistic", "telemetry", "heatmap")
+
+
 @dataclass(frozen=True)
 class _Hints:
     prefixes: tuple[tuple[str, str, str], ...]  # (lower-case prefix, vendor, category)
     domains: dict[str, tuple[str, str]]  # registrable domain -> (vendor, category)
     services: dict[str, tuple[str, str]]  # a platform's own domain -> (vendor, category)
+    relays: frozenset[str]  # tag managers and script CDNs: their scripts run others' code
 
 
 @lru_cache(maxsize=1)
@@ -322,7 +372,8 @@ def _hints() -> _Hints:
     )
     domains = {d["domain"]: (d["vendor"], d["category"]) for d in data.get("domains") or []}
     services = {d["domain"]: (d["vendor"], d["category"]) for d in data.get("services") or []}
-    return _Hints(tuple(prefixes), domains, services)
+    relays = frozenset(d["domain"] for d in data.get("relays") or [])
+    return _Hints(tuple(prefixes), domains, services, relays)
 
 
 _RANK = {"marketing": 3, "analytics": 2, "preferences": 1, "necessary": 0}
@@ -342,6 +393,36 @@ def _kb_domain(kb: KnowledgeBase, registrable: str) -> tuple[str, str] | None:
     return (best.vendor, best.category) if best else None
 
 
+def _host_words(host: str) -> tuple[str, str] | None:
+    """(category, label) when a label of the host names advertising or measurement."""
+    labels = [p for p in re.split(r"[.-]", host.lower()) if p]
+    for label in labels:
+        if label in _AD_HOST_LABELS or label.startswith(_AD_HOST_STARTS):
+            return "marketing", label
+        if label in _ANALYTICS_HOST_LABELS or label.startswith(_ANALYTICS_HOST_STARTS):
+            return "analytics", label
+    return None
+
+
+def _script_vendor(
+    setter_host: str, cookie_registrable: str, kb: KnowledgeBase | None
+) -> tuple[str, str] | None:
+    """(vendor, category) of a known advertising or measurement domain whose script wrote
+    the cookie; None for the cookie's own domain and for relays (tag managers, script CDNs),
+    whose scripts run other vendors' code."""
+    hints = _hints()
+    script = registrable_domain(setter_host)
+    if not script or script == cookie_registrable or script in hints.relays:
+        return None
+    known = hints.domains.get(script)
+    if known is None and script not in hints.services and kb is not None:
+        known = _kb_domain(kb, script)
+    # A vendor's script also writes cookies for its own working: only tracking is inferred.
+    if known is not None and known[1] in ("analytics", "marketing"):
+        return known
+    return None
+
+
 def _short(text: str, limit: int = 80) -> str:
     """A name or host as a reason quotes it: bounded, one line."""
     text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
@@ -349,15 +430,22 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def evidence(
-    name: str, host: str, *, third_party: bool | None, kb: KnowledgeBase | None = None
+    name: str,
+    host: str,
+    *,
+    third_party: bool | None,
+    kb: KnowledgeBase | None = None,
+    setter: str | None = None,
 ) -> tuple[str, str, float, str | None] | None:
     """(category, reason, confidence, vendor) from general evidence, for a name never seen.
 
     In order: a vendor's name prefix; the host, when a third party's, being a known
     advertising or measurement domain (hints.yaml, then the knowledge base's domain
-    limits); words of advertising or analytics in the name; a CSRF token, load-balancer
-    cookie or setting, whoever sets it; the host, when a third party's, being a platform's
-    own domain (hints.yaml services: sign-in, chat, payment, store); an identifier or a
+    limits); the script that wrote the cookie (`setter`, a URL) coming from such a domain;
+    words of advertising or analytics in the name; a CSRF token, load-balancer cookie or
+    setting, whoever sets it; a label of a third party's host naming advertising or
+    measurement ("ads.", "stats."); the host, when a third party's, being a platform's own
+    domain (hints.yaml services: sign-in, chat, payment, store); an identifier or a
     cookie-sync name set by a third party (readable across sites, so marketing).
     `third_party` None means the party is not known (the site's domains were not given):
     the host still counts, an identifier not. None when nothing speaks.
@@ -382,6 +470,15 @@ def evidence(
             vendor, category = known
             reason = f"set by {_short(host)}, a domain of {vendor} used for {category}"
             return category, reason, CONFIDENCE["host"], vendor
+    setter_host = normalize_host(urlsplit(setter).hostname or "") if setter else ""
+    script = _script_vendor(setter_host, registrable, kb) if setter_host else None
+    if script is not None:
+        vendor, category = script
+        reason = (
+            f"written by a script from {_short(setter_host)}, a domain of {vendor} used for "
+            f"{category}"
+        )
+        return category, reason, CONFIDENCE["setter"], vendor
     parts, words = _words(name)
     analytics = words & _ANALYTICS_WORDS or ({"ab"} if {"ab", "test"} <= words else set())
     # A run of letters ending in a tracking word ("BSWtracker", "sitepixel") says the same.
@@ -400,6 +497,11 @@ def evidence(
         # tracking id, so it is not among these.
         category, reason = shape
         return category, reason, CONFIDENCE["third_party_shape"], None
+    labelled = _host_words(host) if third_party is not False and registrable else None
+    if labelled is not None:
+        category, label = labelled
+        reason = f"set by {_short(host)}, whose name ({label!r}) says it serves {category}"
+        return category, reason, CONFIDENCE["host_words"], None
     if service is not None and registrable:
         vendor, category = service
         reason = (
@@ -462,6 +564,7 @@ def classify(
     declaration: Any = None,
     knowledge: KnowledgeBase | None = None,
     site_domains: Iterable[str] = (),
+    setter: str | None = None,
 ) -> Classification:
     """Category of one cookie (or localStorage / sessionStorage key) and how it was decided.
 
@@ -478,9 +581,11 @@ def classify(
        VISITOR_INFO1_LIVE from an embed proxy): source "knowledge", that entry's category
        and vendor, 0.6, and a reason that says the domain was unexpected.
     5. Evidence (`evidence`): a vendor's name prefix 0.6; a third party's host known for
-       advertising or measurement 0.5; advertising or analytics words in the name 0.5; a
-       CSRF, load-balancer or setting shape of a third party 0.5; a platform's own domain
-       0.4; an identifier or cookie-sync name set by a third party 0.4. Source "rule".
+       advertising or measurement 0.5; a script from such a domain that wrote the cookie
+       (`setter`, the script's URL) 0.5; advertising or analytics words in the name 0.5; a
+       CSRF, load-balancer or setting shape of a third party 0.5; a label of a third
+       party's host such as "ads." or "stats." 0.4; a platform's own domain 0.4; an
+       identifier or cookie-sync name set by a third party 0.4. Source "rule".
     6. Otherwise category "unknown", source "none", confidence 0.
     """
     site_domains = tuple(site_domains)
@@ -520,7 +625,7 @@ def classify(
         reason = f"known name of {moved.vendor}, seen on an unexpected domain {_short(host)}"
         return _from_knowledge(moved, CONFIDENCE["unexpected_domain"], reason)
     third_party = (not first_party) if site_domains else None
-    found = evidence(name, host, third_party=third_party, kb=kb)
+    found = evidence(name, host, third_party=third_party, kb=kb, setter=setter)
     if found is not None:
         category, reason, confidence, vendor = found
         return Classification(

@@ -354,3 +354,99 @@ def test_the_benchmark_splits_rows_by_platform_and_lists_only_dev_rows(tmp_path,
         main(["--ocd", str(ocd), "--split", "test", "--verbose"])
     assert "dev split only" in capsys.readouterr().err
     assert main(["--ocd", str(ocd), "--split", "dev", "--verbose"]) == 0
+
+
+# --- The script that wrote a cookie, and what a third party's host is called --------------
+
+
+@pytest.mark.parametrize(
+    ("setter", "vendor", "category"),
+    [
+        ("https://static.hotjar.com/c/hotjar-123.js?sv=6", "Hotjar", "analytics"),
+        ("https://connect.facebook.net/en_US/fbevents.js", "Meta", "marketing"),
+        ("https://static.criteo.net/js/ld/publishertag.js", "Criteo", "marketing"),
+    ],
+)
+def test_a_first_party_cookie_written_by_a_trackers_script_takes_the_scripts_purpose(
+    setter, vendor, category
+):
+    result = classify(
+        "zq7",
+        "www.example-shop.se",
+        knowledge=KnowledgeBase.empty(),
+        site_domains=SITE,
+        setter=setter,
+    )
+    assert (result.category, result.source, result.vendor) == (category, "rule", vendor)
+    assert result.confidence == CONFIDENCE["setter"]
+    host = setter.split("/")[2]
+    assert result.reason == (
+        f"written by a script from {host}, a domain of {vendor} used for {category}"
+    )
+
+
+@pytest.mark.parametrize(
+    "setter",
+    [
+        # Tag managers and script CDNs run other vendors' code: no inference from them.
+        "https://www.googletagmanager.com/gtm.js?id=GTM-ABC123",
+        "https://cdn.jsdelivr.net/npm/js-cookie@3/dist/js.cookie.min.js",
+        "https://cdnjs.cloudflare.com/ajax/libs/jquery-cookie/1.4.1/jquery.cookie.min.js",
+        # A payment or chat service's script writes cookies for its own working.
+        "https://js.stripe.com/v3/",
+        "https://widget.intercom.io/widget/abc123",
+        # The site's own script, and a script of a vendor nobody knows.
+        "https://www.example-shop.se/app.js",
+        "https://cdn.unknown-vendor.net/app.js",
+        "not a url",
+        "",
+    ],
+)
+def test_a_script_says_nothing_unless_it_comes_from_a_known_tracker(setter):
+    result = classify(
+        "zq7",
+        "www.example-shop.se",
+        knowledge=KnowledgeBase.empty(),
+        site_domains=SITE,
+        setter=setter,
+    )
+    assert result.category == "unknown"
+
+
+def test_the_setter_never_overrides_what_the_name_says():
+    # A known name and the site's own shape rules speak before the script's domain.
+    setter = "https://connect.facebook.net/en_US/fbevents.js"
+    known = classify("_ga", "www.example-shop.se", site_domains=SITE, setter=setter)
+    assert (known.category, known.source) == ("analytics", "knowledge")
+    shaped = classify("shop_sessid", "www.example-shop.se", site_domains=SITE, setter=setter)
+    assert (shaped.category, shaped.source) == ("necessary", "rule")
+
+
+@pytest.mark.parametrize(
+    ("host", "category", "label"),
+    [
+        ("ads.unknown-vendor.net", "marketing", "ads"),
+        ("pixel-eu.unknown-vendor.com", "marketing", "pixel"),
+        ("t.marketingautomation.services", "marketing", "marketingautomation"),
+        ("stats.unknown-vendor.org", "analytics", "stats"),
+        ("analyticsedge.example.io", "analytics", "analyticsedge"),
+    ],
+)
+def test_a_third_partys_host_named_for_ads_or_statistics(host, category, label):
+    result = _unseen("zq7", host)
+    assert (result.category, result.source) == (category, "rule")
+    assert result.confidence == CONFIDENCE["host_words"]
+    assert f"({label!r})" in result.reason
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["uploads.unknown-vendor.net", "status.unknown-vendor.com", "roads.example.org"],
+)
+def test_words_hidden_inside_a_hosts_labels_are_not_read(host):
+    assert _unseen("zq7", host).category == "unknown"
+
+
+def test_the_sites_own_host_name_says_nothing():
+    own = classify("zq7", "ads.example-shop.se", knowledge=KnowledgeBase.empty(), site_domains=SITE)
+    assert own.category == "unknown"

@@ -159,3 +159,30 @@ def test_report_findings_and_html_escaping() -> None:
     for kind in types:
         assert kind in html
     json.dumps(report)  # JSON-ready
+
+
+# -- the script that wrote a cookie as evidence of its purpose -------------------------------
+
+
+def test_a_cookie_written_by_a_trackers_script_is_reported_with_that_purpose() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [
+        event("zq_state", "1", 1.0, setter="https://static.hotjar.com/c/hotjar-1.js?sv=6"),
+        event("zq_other", "1", 1.0, setter="https://cdn.unknown-vendor.net/app.js"),
+        # A header has no script behind it: the request's host is not taken as a setter.
+        event("zq_header", "1", 1.0, source="header", request_url="https://static.hotjar.com/"),
+    ]
+    analysis = Analysis(
+        f"{SITE}/",
+        [PhaseResult("pre-consent", pages=[visit])],
+        None,
+        KnowledgeBase.load_default(),
+    ).run()
+    cookies = {c.name: c.classification for c in analysis.cookies.values()}
+    assert (cookies["zq_state"].category, cookies["zq_state"].vendor) == ("analytics", "Hotjar")
+    assert cookies["zq_state"].reason.startswith("written by a script from static.hotjar.com")
+    assert cookies["zq_other"].category == cookies["zq_header"].category == "unknown"
+    found = {(f.type, f.cookie): f.severity for f in analysis.findings}
+    assert found[("pre_consent", "zq_state")] == "high"
+    assert ("unclassified", "zq_state") not in found
+    assert found[("unclassified", "zq_other")] == "low"
