@@ -17,8 +17,8 @@ Rows are also split in two by what the knowledge base knows:
   unseen   the bundled knowledge base knows no entry for the name (exact or pattern, on any
            domain): what the classifier does with a cookie it has never seen.
   known    the knowledge base has an entry for the name; classified once on the OCD's own
-           domain and once on a white-label host (track.example.net), to show what a known
-           name on an unexpected domain gets.
+           domain and once on a white-label host (partner.example.net, a host name that
+           says nothing by itself), to show what a known name on an unexpected domain gets.
 
 Each row runs the real `scanner.classify.classify` on (name, host) for a site whose own
 domain is www.example-shop.se. The OCD Domain text becomes a host: the first alternative
@@ -51,7 +51,7 @@ from scanner.classify import classify
 from scanner.knowledge import KnowledgeBase
 
 SITE_HOST = "www.example-shop.se"
-WHITE_LABEL_HOST = "track.example.net"
+WHITE_LABEL_HOST = "partner.example.net"
 ACCEPTED = {
     "marketing": {"marketing"},
     "analytics": {"analytics"},

@@ -265,6 +265,7 @@ _MARKETING_WORDS = {
 _MARKETING_ENDINGS = ("tracker", "tracking", "pixel", "retargeting")
 _ANALYTICS_WORDS = {
     "analytics",
+    "ga",
     "stats",
     "statistics",
     "pageview",

@@ -328,8 +328,8 @@ def test_declaration_data_and_plain_lists_are_accepted():
 
 
 def test_knowledge_none_means_the_default_and_empty_means_none():
-    assert classify("_ga", "example.se").source == "knowledge"
-    assert classify("_ga", "example.se", knowledge=EMPTY).source == "none"
+    assert classify("_gid", "example.se").source == "knowledge"
+    assert classify("_gid", "example.se", knowledge=EMPTY).source == "none"
 
 
 @pytest.mark.parametrize(

@@ -450,3 +450,10 @@ def test_words_hidden_inside_a_hosts_labels_are_not_read(host):
 def test_the_sites_own_host_name_says_nothing():
     own = classify("zq7", "ads.example-shop.se", knowledge=KnowledgeBase.empty(), site_domains=SITE)
     assert own.category == "unknown"
+
+
+@pytest.mark.parametrize("name", ["_shopGa", "_shopGa_cid", "ga_client_id"])
+def test_a_copy_of_the_analytics_client_id_is_analytics(name):
+    result = _unseen(name, "www.example-shop.se")
+    assert (result.category, result.confidence) == ("analytics", CONFIDENCE["name_words"])
+    assert "'ga'" in result.reason
