@@ -405,6 +405,14 @@ def _host_words(host: str) -> tuple[str, str] | None:
     return None
 
 
+def _url_host(url: str) -> str:
+    """The host of a script URL, or "" (a page can name its scripts anything: sourceURL)."""
+    try:
+        return normalize_host(urlsplit(url[:2048]).hostname or "")
+    except ValueError:
+        return ""
+
+
 def _script_vendor(
     setter_host: str, cookie_registrable: str, kb: KnowledgeBase | None
 ) -> tuple[str, str] | None:
@@ -471,7 +479,7 @@ def evidence(
             vendor, category = known
             reason = f"set by {_short(host)}, a domain of {vendor} used for {category}"
             return category, reason, CONFIDENCE["host"], vendor
-    setter_host = normalize_host(urlsplit(setter).hostname or "") if setter else ""
+    setter_host = _url_host(setter) if setter else ""
     script = _script_vendor(setter_host, registrable, kb) if setter_host else None
     if script is not None:
         vendor, category = script

@@ -400,6 +400,9 @@ def test_a_first_party_cookie_written_by_a_trackers_script_takes_the_scripts_pur
         "https://cdn.unknown-vendor.net/app.js",
         "not a url",
         "",
+        # A page names its own scripts (//# sourceURL=...): hostile text, never an error.
+        "http://[not-an-ipv6/x.js",
+        "https://" + "a" * 5000 + ".hotjar.com/x.js",
     ],
 )
 def test_a_script_says_nothing_unless_it_comes_from_a_known_tracker(setter):
