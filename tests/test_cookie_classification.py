@@ -460,3 +460,35 @@ def test_a_copy_of_the_analytics_client_id_is_analytics(name):
     result = _unseen(name, "www.example-shop.se")
     assert (result.category, result.confidence) == ("analytics", CONFIDENCE["name_words"])
     assert "'ga'" in result.reason
+
+
+def test_the_hint_lists_are_consistent():
+    """Each domain in one list only, each prefix once, categories as the header says."""
+    from collections import Counter
+    from importlib import resources
+
+    import yaml
+
+    from scanner.knowledge import registrable_domain
+
+    text = resources.files("scanner.knowledge").joinpath("hints.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    allowed = {
+        "domains": {"marketing", "analytics"},
+        "services": {"necessary", "preferences"},
+        "relays": {None},
+    }
+    domains = Counter()
+    for key, categories in allowed.items():
+        for entry in data[key]:
+            assert entry.get("category") in categories, (key, entry)
+            assert entry["vendor"], entry
+            # Registrable domains only: a host below one would never be looked up.
+            assert registrable_domain(entry["domain"]) == entry["domain"], entry
+            domains[entry["domain"]] += 1
+    assert [d for d, n in domains.items() if n > 1] == []
+    prefixes = Counter(p["prefix"].lower() for p in data["prefixes"])
+    assert [p for p, n in prefixes.items() if n > 1] == []
+    for entry in data["prefixes"]:
+        assert len(entry["prefix"]) >= 3, entry
+        assert entry["category"] in {"necessary", "preferences", "analytics", "marketing"}
