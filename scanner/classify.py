@@ -506,7 +506,9 @@ def evidence(
         # tracking id, so it is not among these.
         category, reason = shape
         return category, reason, CONFIDENCE["third_party_shape"], None
-    labelled = _host_words(host) if third_party is not False and registrable else None
+    # Unlike a listed domain, a host's name is only read when it is known to be a third
+    # party's: a site called "ad-agency.se" names its own cookies nothing.
+    labelled = _host_words(host) if third_party is True else None
     if labelled is not None:
         category, label = labelled
         reason = f"set by {_short(host)}, whose name ({label!r}) says it serves {category}"

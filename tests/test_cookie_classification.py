@@ -453,6 +453,9 @@ def test_words_hidden_inside_a_hosts_labels_are_not_read(host):
 def test_the_sites_own_host_name_says_nothing():
     own = classify("zq7", "ads.example-shop.se", knowledge=KnowledgeBase.empty(), site_domains=SITE)
     assert own.category == "unknown"
+    # Without the site's domains nobody knows whose host it is: its name proves nothing.
+    unsure = classify("zq7", "ads.ad-agency.se", knowledge=KnowledgeBase.empty())
+    assert unsure.category == "unknown"
 
 
 @pytest.mark.parametrize("name", ["_shopGa", "_shopGa_cid", "ga_client_id"])
