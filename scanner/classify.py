@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -28,6 +27,7 @@ from scanner.knowledge import (
     registrable_domain,
 )
 from scanner.model import Classification
+from scanner.observe import host_of
 
 __all__ = [
     "CONFIDENCE",
@@ -405,12 +405,14 @@ def _host_words(host: str) -> tuple[str, str] | None:
     return None
 
 
-def _url_host(url: str) -> str:
-    """The host of a script URL, or "" (a page can name its scripts anything: sourceURL)."""
-    try:
-        return normalize_host(urlsplit(url[:2048]).hostname or "")
-    except ValueError:
-        return ""
+def _tracking_domain(registrable: str, kb: KnowledgeBase | None) -> tuple[str, str] | None:
+    """(vendor, category) a registrable domain is known for: hints.yaml `domains`, else
+    (unless it is a platform's service domain) the knowledge base's domain limits."""
+    hints = _hints()
+    known = hints.domains.get(registrable)
+    if known is None and registrable not in hints.services and kb is not None:
+        known = _kb_domain(kb, registrable)
+    return known
 
 
 def _script_vendor(
@@ -419,13 +421,10 @@ def _script_vendor(
     """(vendor, category) of a known advertising or measurement domain whose script wrote
     the cookie; None for the cookie's own domain and for relays (tag managers, script CDNs),
     whose scripts run other vendors' code."""
-    hints = _hints()
     script = registrable_domain(setter_host)
-    if not script or script == cookie_registrable or script in hints.relays:
+    if not script or script == cookie_registrable or script in _hints().relays:
         return None
-    known = hints.domains.get(script)
-    if known is None and script not in hints.services and kb is not None:
-        known = _kb_domain(kb, script)
+    known = _tracking_domain(script, kb)
     # A vendor's script also writes cookies for its own working: only tracking is inferred.
     if known is not None and known[1] in ("analytics", "marketing"):
         return known
@@ -472,14 +471,13 @@ def evidence(
     registrable = registrable_domain(host) if host else ""
     service = hints.services.get(registrable) if third_party is not False else None
     if third_party is not False and registrable:
-        known = hints.domains.get(registrable)
-        if known is None and service is None and kb is not None:
-            known = _kb_domain(kb, registrable)
+        known = _tracking_domain(registrable, kb)
         if known is not None:
             vendor, category = known
             reason = f"set by {_short(host)}, a domain of {vendor} used for {category}"
             return category, reason, CONFIDENCE["host"], vendor
-    setter_host = _url_host(setter) if setter else ""
+    # A page names its own scripts (`//# sourceURL=`): only the host of a bounded URL is read.
+    setter_host = normalize_host(host_of(setter[:2048])) if setter else ""
     script = _script_vendor(setter_host, registrable, kb) if setter_host else None
     if script is not None:
         vendor, category = script
