@@ -416,6 +416,36 @@ def test_a_script_says_nothing_unless_it_comes_from_a_known_tracker(setter):
     assert result.category == "unknown"
 
 
+def test_a_relay_is_never_evidence_even_where_the_knowledge_base_lists_tracking_there():
+    # A user's knowledge file (--knowledge) may limit analytics cookies to a tag manager's or
+    # a script CDN's domain; the bundled lists keep relays out of `domains`, so only this
+    # shows that a relay's script still proves nothing.
+    kb = KnowledgeBase.from_data(
+        {
+            "entries": [
+                {"name": f"x_{i}", "vendor": vendor, "category": "analytics", "domains": [d]}
+                for i, (d, vendor) in enumerate(
+                    [
+                        ("googletagmanager.com", "Tag host"),
+                        ("jsdelivr.net", "Script CDN"),
+                        ("acme-metrics.example", "Acme Metrics"),
+                    ]
+                )
+            ]
+        }
+    )
+
+    def by(setter):
+        return classify(
+            "zq7", "www.example-shop.se", knowledge=kb, site_domains=SITE, setter=setter
+        )
+
+    acme = by("https://cdn.acme-metrics.example/m.js")
+    assert (acme.category, acme.vendor) == ("analytics", "Acme Metrics")
+    assert by("https://www.googletagmanager.com/gtm.js?id=GTM-ABC123").category == "unknown"
+    assert by("https://cdn.jsdelivr.net/npm/x@1/x.min.js").category == "unknown"
+
+
 def test_the_setter_never_overrides_what_the_name_says():
     # A known name and the site's own shape rules speak before the script's domain.
     setter = "https://connect.facebook.net/en_US/fbevents.js"
