@@ -31,6 +31,10 @@ Functional mixes what a consent law calls strictly necessary (sessions, CSRF tok
 balancers, the consent record itself) with convenience settings (language, chat widget
 state), so either of our two non-tracking purposes counts as right; analytics or marketing
 for a Functional row counts as wrong. `unknown` always counts as wrong.
+
+An unknown cookie's best guess (`guess`: preferences for a first-party session cookie; a
+row is a session cookie when its Retention period says "session") is scored apart, as
+`guesses`, `guesses_right` and `accuracy_counting_guesses`: nothing in a scan acts on it.
 """
 
 from __future__ import annotations
@@ -119,6 +123,8 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
                     "category": category,
                     "domain": (row.get("Domain") or "").strip(),
                     "wildcard": (row.get("Wildcard match") or "").strip() == "1",
+                    # "session", "Session", "End of session (browser)": set without an expiry.
+                    "session": "session" in (row.get("Retention period") or "").lower(),
                 }
             )
     return rows
@@ -135,12 +141,19 @@ class Tally:
         self.confusion: dict[str, Counter[str]] = defaultdict(Counter)
         self.sources: Counter[str] = Counter()
         self.wrong: list[tuple[str, str, str, str]] = []
+        self.guesses = 0
+        self.guesses_right = 0
 
-    def add(self, name: str, host: str, truth: str, predicted: str, source: str) -> None:
+    def add(
+        self, name: str, host: str, truth: str, predicted: str, source: str, guess: str | None
+    ) -> None:
         ok = predicted in ACCEPTED[truth]
         self.total += 1
         self.right += ok
         self.unknown += predicted == "unknown"
+        if predicted == "unknown" and guess is not None:
+            self.guesses += 1
+            self.guesses_right += guess in ACCEPTED[truth]
         self.per[truth]["total"] += 1
         self.per[truth]["right"] += ok
         self.confusion[truth][predicted] += 1
@@ -156,6 +169,12 @@ class Tally:
             "unknown": self.unknown,
             "coverage": round(covered / self.total, 4) if self.total else None,
             "accuracy_when_classified": round(self.right / covered, 4) if covered else None,
+            # An unknown cookie's best guess is never acted on: scored apart, not as accuracy.
+            "guesses": self.guesses,
+            "guesses_right": self.guesses_right,
+            "accuracy_counting_guesses": (
+                round((self.right + self.guesses_right) / self.total, 4) if self.total else None
+            ),
             "per_category": {
                 k: {"rows": v["total"], "accuracy": round(v["right"] / v["total"], 4)}
                 for k, v in sorted(self.per.items())
@@ -176,15 +195,18 @@ def run(path: Path, split: str = "all") -> dict[str, Any]:
         host = host_of(row["domain"])
         known = known_by_name(kb, candidates)
         truth = row["category"]
+        session = row["session"]
         if known is None:
             name = candidates[0]
-            c = classify(name, host, knowledge=kb, site_domains=(SITE_HOST,))
-            unseen.add(name, host, truth, c.category, c.source)
+            c = classify(name, host, knowledge=kb, site_domains=(SITE_HOST,), session=session)
+            unseen.add(name, host, truth, c.category, c.source, c.guess)
             continue
-        c = classify(known, host, knowledge=kb, site_domains=(SITE_HOST,))
-        known_own.add(known, host, truth, c.category, c.source)
-        c = classify(known, WHITE_LABEL_HOST, knowledge=kb, site_domains=(SITE_HOST,))
-        known_moved.add(known, WHITE_LABEL_HOST, truth, c.category, c.source)
+        c = classify(known, host, knowledge=kb, site_domains=(SITE_HOST,), session=session)
+        known_own.add(known, host, truth, c.category, c.source, c.guess)
+        c = classify(
+            known, WHITE_LABEL_HOST, knowledge=kb, site_domains=(SITE_HOST,), session=session
+        )
+        known_moved.add(known, WHITE_LABEL_HOST, truth, c.category, c.source, c.guess)
     return {
         "ocd": str(path),
         "site": SITE_HOST,
@@ -214,6 +236,11 @@ def _print(result: dict[str, Any], verbose: bool) -> None:
             f"(coverage {s['coverage']:.1%}), accuracy when classified "
             f"{(s['accuracy_when_classified'] or 0):.1%}; by source {s['sources']}"
         )
+        if s["guesses"]:
+            print(
+                f"  best guesses for unknown cookies: {s['guesses_right']} of {s['guesses']} "
+                f"right; accuracy counting them {s['accuracy_counting_guesses']:.1%}"
+            )
         for cat, v in s["per_category"].items():
             print(f"  {cat:<16} {v['rows']:>4} rows  {v['accuracy']:.1%}")
         print("  confusion (OCD category -> predicted):")

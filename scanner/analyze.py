@@ -92,10 +92,17 @@ class Analysis:
         self.findings: list[Finding] = []
         # The first event that set each cookie in each phase: where a phase's finding points.
         self.first_in_phase: dict[tuple[str, str, str], CookieEvent] = {}
-        self.site_domains = tuple(declaration.data["domains"] if declaration else ())
+        # Without a declaration the scanned host is the site: a third party's "sid" or
+        # "lang" then says nothing about its purpose, as with declared domains.
+        self.site_domains = tuple(declaration.data["domains"] if declaration else (self.site_host,))
 
     def classify(
-        self, name: str, domain: str, storage: str = "cookie", setter: str | None = None
+        self,
+        name: str,
+        domain: str,
+        storage: str = "cookie",
+        setter: str | None = None,
+        session: bool | None = None,
     ) -> Classification:
         """Category of one cookie or storage key (`setter`: the script that wrote it)."""
         return classify(
@@ -106,6 +113,7 @@ class Analysis:
             knowledge=self.knowledge,
             site_domains=self.site_domains,
             setter=setter,
+            session=session,
         )
 
     def run(self) -> Analysis:
@@ -135,7 +143,12 @@ class Analysis:
                 lifetime_class="session" if event.requested_seconds is None else "persistent",
                 requested_seconds=event.requested_seconds,
                 stored_seconds=None,
-                classification=self.classify(event.name, event.domain, setter=event.setter),
+                classification=self.classify(
+                    event.name,
+                    event.domain,
+                    setter=event.setter,
+                    session=event.requested_seconds is None,
+                ),
                 phases=[],
                 refused=False,
                 refused_reasons=[],
@@ -157,6 +170,11 @@ class Analysis:
         ):
             report.requested_seconds = event.requested_seconds
             report.lifetime_class = "persistent"
+            if report.classification.guess is not None:
+                # The guess rested on a session cookie, and this write gave it an expiry.
+                report.classification = self.classify(
+                    event.name, event.domain, setter=event.setter, session=False
+                )
         for attr, value in (
             ("phases", phase),
             ("sources", event.source),
@@ -219,16 +237,21 @@ class Analysis:
             if self.declaration is not None:
                 self._declaration_findings(report)
             if report.classification.category == "unknown":
+                guess = report.classification.guess
                 self._add(
                     Finding(
                         "unclassified",
                         "low",
-                        f"{report.name} ({report.domain}) could not be classified",
+                        f"{report.name} ({report.domain}) could not be classified"
+                        + (f" (best guess: {guess})" if guess else ""),
                         cookie=report.name,
                         domain=report.domain,
                         phase=report.phases[0],
                         page=report.first_seen["page"],
                         setter=report.first_seen["setter"],
+                        evidence={"guess": guess, "reason": report.classification.reason}
+                        if guess
+                        else {},
                     )
                 )
             self._third_party_write(report)

@@ -574,6 +574,7 @@ def classify(
     knowledge: KnowledgeBase | None = None,
     site_domains: Iterable[str] = (),
     setter: str | None = None,
+    session: bool | None = None,
 ) -> Classification:
     """Category of one cookie (or localStorage / sessionStorage key) and how it was decided.
 
@@ -595,7 +596,9 @@ def classify(
        CSRF, load-balancer or setting shape of a third party 0.5; a label of a third
        party's host such as "ads." or "stats." 0.4; a platform's own domain 0.4; an
        identifier or cookie-sync name set by a third party 0.4. Source "rule".
-    6. Otherwise category "unknown", source "none", confidence 0.
+    6. Otherwise category "unknown", source "none", confidence 0. A cookie of the site's own
+       (the site's domains given) that was set as a session cookie (`session` True: no
+       expiry) also gets a `guess` of preferences, which nothing acts on.
     """
     site_domains = tuple(site_domains)
     kb = _knowledge(knowledge)
@@ -640,11 +643,23 @@ def classify(
         return Classification(
             category=category, source="rule", vendor=vendor, confidence=confidence, reason=reason
         )
+    reason = "no declaration, known name or evidence matched"
+    guess = None
+    if storage == "cookie" and session is True and site_domains and first_party:
+        # A session cookie ends with the visit, so it cannot recognise a returning visitor:
+        # of the site's own, it more likely keeps state for the visit than measures or
+        # advertises. Only a guess: a tracker can still count one visit's pages.
+        guess = "preferences"
+        reason += (
+            "; best guess preferences: a session cookie of the site's own cannot recognise a "
+            "returning visitor"
+        )
     return Classification(
         category="unknown",
         source="none",
         confidence=CONFIDENCE["none"],
-        reason="no declaration, known name or evidence matched",
+        reason=reason,
+        guess=guess,
     )
 
 

@@ -142,6 +142,9 @@ class Classification:
     description: str | None = None
     confidence: float = 0.0  # 0 to 1: how sure the scanner is of `category`
     reason: str | None = None  # why, in words a person can check
+    # For an "unknown" cookie only: the likelier purpose, never acted on (findings, counts and
+    # proposals treat the cookie as unknown); `reason` says what it rests on.
+    guess: str | None = None
 
 
 @dataclass

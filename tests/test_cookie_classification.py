@@ -525,3 +525,63 @@ def test_the_hint_lists_are_consistent():
     for entry in data["prefixes"]:
         assert len(entry["prefix"]) >= 3, entry
         assert entry["category"] in {"necessary", "preferences", "analytics", "marketing"}
+
+
+# --- A best guess for an unknown session cookie of the site's own ---------------------------
+
+
+def test_an_unknown_session_cookie_of_the_sites_own_gets_a_guess_of_preferences():
+    result = classify("zq_view", "www.example-shop.se", site_domains=SITE, session=True)
+    # Still unknown, for every finding, count and proposal: the guess is only a hint.
+    assert (result.category, result.source, result.confidence) == ("unknown", "none", 0.0)
+    assert result.guess == "preferences"
+    assert "best guess preferences" in result.reason
+    assert asdict(result)["guess"] == "preferences"
+
+
+@pytest.mark.parametrize(
+    ("name", "host", "kwargs"),
+    [
+        # A persistent cookie can recognise a returning visitor: no guess.
+        ("zq_view", "www.example-shop.se", {"site_domains": SITE, "session": False}),
+        # The lifetime is not known (a storage key, or a caller that does not say).
+        ("zq_view", "www.example-shop.se", {"site_domains": SITE}),
+        # A third party's session cookie may be a tracker's visit counter.
+        ("zq_view", "cdn.unknown-vendor.net", {"site_domains": SITE, "session": True}),
+        # Without the site's domains, whose cookie it is is not known.
+        ("zq_view", "www.example-shop.se", {"session": True}),
+    ],
+)
+def test_no_guess_without_a_first_party_session_cookie(name, host, kwargs):
+    result = classify(name, host, **kwargs)
+    assert (result.category, result.guess) == ("unknown", None)
+    assert "guess" not in result.reason
+
+
+def test_no_guess_for_storage_keys_or_where_evidence_speaks():
+    local = classify("zq_view", "www.example-shop.se", "local", site_domains=SITE, session=True)
+    assert (local.category, local.guess) == ("unknown", None)
+    # Evidence always wins: a tracking word makes a session cookie analytics, not a guess.
+    stats = classify("zq_stats", "www.example-shop.se", site_domains=SITE, session=True)
+    assert (stats.category, stats.guess) == ("analytics", None)
+    known = classify("_ga", "www.example-shop.se", site_domains=SITE, session=True)
+    assert (known.category, known.guess) == ("analytics", None)
+
+
+def test_the_benchmark_scores_guesses_apart_from_accuracy(tmp_path):
+    header = (
+        "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
+        "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"
+    )
+    first_party = "Advertiser's website domain (1st party)"
+    rows = [
+        f"1,Vendor A,Functional,zq_alpha,{first_party},,Session,,,0\n",
+        f"2,Vendor A,Marketing,zq_beta,{first_party},,End of session (browser),,,0\n",
+        f"3,Vendor A,Functional,zq_gamma,{first_party},,1 year,,,0\n",
+    ]
+    ocd = tmp_path / "ocd.csv"
+    ocd.write_text(header + "".join(rows), encoding="utf-8")
+    unseen = run(ocd, "all")["unseen"]
+    assert (unseen["accuracy"], unseen["unknown"]) == (0.0, 3)
+    assert (unseen["guesses"], unseen["guesses_right"]) == (2, 1)
+    assert unseen["accuracy_counting_guesses"] == round(1 / 3, 4)

@@ -186,3 +186,61 @@ def test_a_cookie_written_by_a_trackers_script_is_reported_with_that_purpose() -
     assert found[("pre_consent", "zq_state")] == "high"
     assert ("unclassified", "zq_state") not in found
     assert found[("unclassified", "zq_other")] == "low"
+
+
+# -- a best guess for unknown session cookies; the scanned host as the site ------------------
+
+
+def test_an_unknown_first_party_session_cookie_is_reported_unclassified_with_a_guess() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [
+        event("zq_view", "1", 1.0, requested_seconds=None),
+        # Set first without an expiry, then with one: the guess no longer holds.
+        event("zq_kept", "1", 1.0, requested_seconds=None),
+        event("zq_kept", "2", 2.0, requested_seconds=3600.0),
+    ]
+    phase = PhaseResult("pre-consent", pages=[visit])
+    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    cookies = {c.name: c for c in analysis.cookies.values()}
+    assert (cookies["zq_view"].classification.category, cookies["zq_view"].lifetime_class) == (
+        "unknown",
+        "session",
+    )
+    assert cookies["zq_view"].classification.guess == "preferences"
+    assert (cookies["zq_kept"].lifetime_class, cookies["zq_kept"].classification.guess) == (
+        "persistent",
+        None,
+    )
+    found = {(f.type, f.cookie): f for f in analysis.findings}
+    unclassified = found[("unclassified", "zq_view")]
+    assert unclassified.message.endswith("could not be classified (best guess: preferences)")
+    assert unclassified.evidence["guess"] == "preferences"
+    assert found[("unclassified", "zq_kept")].evidence == {}
+    # The guess changes no severity: before consent it is still an unknown cookie.
+    pre = found[("pre_consent", "zq_view")]
+    assert (pre.severity, pre.evidence["category"]) == ("medium", "unknown")
+    config = ScanConfig(url=f"{SITE}/")
+    report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+    assert report["phases"][0]["by_category"]["unknown"] == 2
+    by_name = {c["name"]: c["classification"] for c in report["cookies"]}
+    assert (by_name["zq_view"]["category"], by_name["zq_view"]["guess"]) == (
+        "unknown",
+        "preferences",
+    )
+    assert "best guess preferences" in render_html(report)
+
+
+def test_without_a_declaration_a_third_partys_session_name_is_not_taken_as_necessary() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [
+        event("sid", "1", 1.0, domain="cdn.unknown-vendor.net"),
+        event("sid", "1", 1.0),
+    ]
+    analysis = Analysis(
+        f"{SITE}/", [PhaseResult("pre-consent", pages=[visit])], None, KnowledgeBase.load_default()
+    ).run()
+    cookies = {c.domain: c.classification.category for c in analysis.cookies.values()}
+    assert cookies == {"cdn.unknown-vendor.net": "unknown", "www.example.se": "necessary"}
+    found = {(f.type, f.domain): f.severity for f in analysis.findings}
+    assert found[("pre_consent", "cdn.unknown-vendor.net")] == "medium"
+    assert ("pre_consent", "www.example.se") not in found

@@ -93,6 +93,8 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
                         party="third",
                         vendor=None,
                     ),
+                    cookie("zq_view", "unknown", source="none", seconds=None, vendor=None)
+                    | {"classification": {"category": "unknown", "guess": "preferences"}},
                 ],
                 storage=[
                     {
@@ -126,6 +128,9 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
     assert entries["sid"]["lifetime"] == "session"
     assert entries["_hjSessionStorageTest"]["storage"] == "session"
     assert "vpref" in text and "not classified" in text  # left for the owner, commented out
+    # A best guess is said beside the entry, never proposed as its category.
+    assert "zq_view" not in entries
+    assert "zq_view" in text and "not classified (best guess: preferences)" in text
     # The owner can paste the entries into the declaration as they are.
     merged = declaration()
     merged["cookies"] = merged["cookies"] + patch["cookies"]

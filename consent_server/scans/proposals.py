@@ -91,6 +91,9 @@ def propose_declaration(scan: Scan) -> str:
                 if category == "unknown"
                 else f"category {category} is not declared"
             )
+            # The scanner's best guess is a hint for the owner, never a proposed category.
+            if category == "unknown" and cls.get("guess") in categories:
+                why += f" (best guess: {cls['guess']})"
             proposal.unsure.append((_ordered(entry), why))
 
     for c in report.get("cookies") or []:
