@@ -103,6 +103,7 @@ class Analysis:
         storage: str = "cookie",
         setter: str | None = None,
         session: bool | None = None,
+        value: str | None = None,
     ) -> Classification:
         """Category of one cookie or storage key (`setter`: the script that wrote it)."""
         return classify(
@@ -114,6 +115,7 @@ class Analysis:
             site_domains=self.site_domains,
             setter=setter,
             session=session,
+            value=value,
         )
 
     def run(self) -> Analysis:
@@ -148,6 +150,7 @@ class Analysis:
                     event.domain,
                     setter=event.setter,
                     session=event.requested_seconds is None,
+                    value=event.value,
                 ),
                 phases=[],
                 refused=False,
@@ -173,7 +176,7 @@ class Analysis:
             if report.classification.guess is not None:
                 # The guess rested on a session cookie, and this write gave it an expiry.
                 report.classification = self.classify(
-                    event.name, event.domain, setter=event.setter, session=False
+                    event.name, event.domain, setter=event.setter, session=False, value=event.value
                 )
         for attr, value in (
             ("phases", phase),

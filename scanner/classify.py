@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -50,6 +51,7 @@ CONFIDENCE = {
     "vendor_prefix": 0.6,
     "host": 0.5,
     "setter": 0.5,
+    "value": 0.5,
     "name_words": 0.5,
     "third_party_shape": 0.5,
     "host_words": 0.4,
@@ -283,6 +285,30 @@ _ANALYTICS_WORDS = {
 _ID_WORDS = {"uid", "uuid", "guid", "vid", "visitorid", "userid", "deviceid", "browserid"}
 # The same identifiers written in parts ("user_id", "visitorId"), read with punctuation gone.
 _ID_RUNS = ("uuid", "guid", "visitorid", "userid", "deviceid", "browserid")
+# Values in a tracker's own format: copies of a client id under another name (server-side
+# tagging, a site's renamed cookies) still carry it. Each pattern is anchored and has no
+# nested repetition, and is matched against a bounded, decoded value.
+_VALUE_SHAPES = (
+    (re.compile(r"GA1\.\d\.\d{4,12}\.\d{9,11}"), "Google Analytics", "analytics", "client id"),
+    (re.compile(r"GS[12]\.\d\.s?\d{9,11}[.$]\S*"), "Google Analytics", "analytics", "session"),
+    (re.compile(r"fb\.\d\.\d{13}\.[\w-]+"), "Meta", "marketing", "browser or click id"),
+    (re.compile(r"GCL\.\d{9,11}\.[\w-]+"), "Google Ads", "marketing", "click id"),
+    (
+        re.compile(r"[0-9a-f]{32}\.[0-9a-f]{32}\.\d{13}\.\d{13}\.\d{13}\.\d+"),
+        "HubSpot",
+        "marketing",
+        "visitor id",
+    ),
+    (re.compile(r"[0-9a-f]{16}\.\d{10}\.?"), "Matomo", "analytics", "visitor id"),
+    (
+        re.compile(r"[0-9a-z]+\|\d{13}\|\d+\|\d\|[a-z]\.clarity\.ms/collect"),
+        "Microsoft Clarity",
+        "analytics",
+        "session",
+    ),
+)
+# Nothing longer is looked at: every format above fits well within it.
+MAX_VALUE = 256
 _CONSENT_WORDS = {"consent", "gdpr", "cookielaw", "cmp"}
 _CART_WORDS = {"cart", "basket", "checkout", "wishlist"}
 _AUTH_WORDS = {"auth", "login", "logged", "remember"}
@@ -431,6 +457,15 @@ def _script_vendor(
     return None
 
 
+def _value_shape(value: str) -> tuple[str, str, str] | None:
+    """(vendor, category, what) when the value has a tracker's own format."""
+    text = unquote(value[:MAX_VALUE]).strip().strip('"')
+    for pattern, vendor, category, what in _VALUE_SHAPES:
+        if pattern.fullmatch(text):
+            return vendor, category, what
+    return None
+
+
 def _short(text: str, limit: int = 80) -> str:
     """A name or host as a reason quotes it: bounded, one line."""
     text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
@@ -444,12 +479,14 @@ def evidence(
     third_party: bool | None,
     kb: KnowledgeBase | None = None,
     setter: str | None = None,
+    value: str | None = None,
 ) -> tuple[str, str, float, str | None] | None:
     """(category, reason, confidence, vendor) from general evidence, for a name never seen.
 
     In order: a vendor's name prefix; the host, when a third party's, being a known
     advertising or measurement domain (hints.yaml, then the knowledge base's domain
     limits); the script that wrote the cookie (`setter`, a URL) coming from such a domain;
+    the value in a tracker's own format (a Google Analytics client id, a Meta browser id);
     words of advertising or analytics in the name; a CSRF token, load-balancer cookie or
     setting, whoever sets it; a label of a third party's host naming advertising or
     measurement ("ads.", "stats."); the host, when a third party's, being a platform's own
@@ -486,6 +523,11 @@ def evidence(
             f"{category}"
         )
         return category, reason, CONFIDENCE["setter"], vendor
+    shape = _value_shape(value) if value else None
+    if shape is not None:
+        vendor, category, what = shape
+        reason = f"the value has the format of a {vendor} {what}"
+        return category, reason, CONFIDENCE["value"], vendor
     parts, words = _words(name)
     analytics = words & _ANALYTICS_WORDS or ({"ab"} if {"ab", "test"} <= words else set())
     # A run of letters ending in a tracking word ("BSWtracker", "sitepixel") says the same.
@@ -575,6 +617,7 @@ def classify(
     site_domains: Iterable[str] = (),
     setter: str | None = None,
     session: bool | None = None,
+    value: str | None = None,
 ) -> Classification:
     """Category of one cookie (or localStorage / sessionStorage key) and how it was decided.
 
@@ -592,7 +635,8 @@ def classify(
        and vendor, 0.6, and a reason that says the domain was unexpected.
     5. Evidence (`evidence`): a vendor's name prefix 0.6; a third party's host known for
        advertising or measurement 0.5; a script from such a domain that wrote the cookie
-       (`setter`, the script's URL) 0.5; advertising or analytics words in the name 0.5; a
+       (`setter`, the script's URL) 0.5; the `value` in a tracker's own format 0.5;
+       advertising or analytics words in the name 0.5; a
        CSRF, load-balancer or setting shape of a third party 0.5; a label of a third
        party's host such as "ads." or "stats." 0.4; a platform's own domain 0.4; an
        identifier or cookie-sync name set by a third party 0.4. Source "rule".
@@ -637,7 +681,7 @@ def classify(
         reason = f"known name of {moved.vendor}, seen on an unexpected domain {_short(host)}"
         return _from_knowledge(moved, CONFIDENCE["unexpected_domain"], reason)
     third_party = (not first_party) if site_domains else None
-    found = evidence(name, host, third_party=third_party, kb=kb, setter=setter)
+    found = evidence(name, host, third_party=third_party, kb=kb, setter=setter, value=value)
     if found is not None:
         category, reason, confidence, vendor = found
         return Classification(

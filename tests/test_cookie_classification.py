@@ -585,3 +585,89 @@ def test_the_benchmark_scores_guesses_apart_from_accuracy(tmp_path):
     assert (unseen["accuracy"], unseen["unknown"]) == (0.0, 3)
     assert (unseen["guesses"], unseen["guesses_right"]) == (2, 1)
     assert unseen["accuracy_counting_guesses"] == round(1 / 3, 4)
+
+
+# --- A value in a tracker's own format -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "vendor", "category"),
+    [
+        ("GA1.2.1234567890.1712345678", "Google Analytics", "analytics"),
+        ("GA1.1.987654321.1712345678", "Google Analytics", "analytics"),
+        ("GS1.1.1712345678.3.1.1712345999.0.0.0", "Google Analytics", "analytics"),
+        ("GS2.1.s1712345678$o3$g1$t1712345999$j60$l0$h0", "Google Analytics", "analytics"),
+        ("fb.1.1712345678901.1234567890", "Meta", "marketing"),
+        ("fb.1.1712345678901.IwAR2xYz-Ab_cd", "Meta", "marketing"),
+        ("GCL.1712345678.Cj0KCQjw-abc_DEF", "Google Ads", "marketing"),
+        (
+            "0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef."
+            "1712345678901.1712345678901.1712345678901.1",
+            "HubSpot",
+            "marketing",
+        ),
+        ("7ac6d7ac1c7bca42.1712345678.", "Matomo", "analytics"),
+        ("1x2y3z|1712345678901|1|1|a.clarity.ms/collect", "Microsoft Clarity", "analytics"),
+        # As a header may send it: quoted, or percent-encoded.
+        ('"GA1.2.1234567890.1712345678"', "Google Analytics", "analytics"),
+        (
+            "1x2y3z%7C1712345678901%7C1%7C1%7Ca.clarity.ms%2Fcollect",
+            "Microsoft Clarity",
+            "analytics",
+        ),
+    ],
+)
+def test_a_value_in_a_trackers_own_format_gives_its_purpose(value, vendor, category):
+    result = classify("site_cid", "www.example-shop.se", site_domains=SITE, value=value)
+    assert (result.category, result.vendor, result.source) == (category, vendor, "rule")
+    assert result.confidence == CONFIDENCE["value"]
+    assert result.reason.startswith(f"the value has the format of a {vendor}")
+    assert value not in result.reason  # the value itself is never quoted
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "GA1.2.abc.1712345678",  # not digits
+        "xGA1.2.1234567890.1712345678",  # not at the start
+        "GA1.2.1234567890.1712345678 and more",
+        "fb.1.171234567890.123",  # 12 digits: not a millisecond time
+        "0123456789abcdef0123456789abcdef",  # any hash
+        "7ac6d7ac1c7bca42",  # a hex id alone
+        "GCL.",
+        "",
+        "GA1.2.1234567890.1712345678" + "9" * 300,  # beyond the bound
+        "%%%%",
+    ],
+)
+def test_values_that_only_look_like_a_trackers_say_nothing(value):
+    result = classify("site_cid", "www.example-shop.se", site_domains=SITE, value=value)
+    assert result.category == "unknown"
+
+
+def test_a_hostile_value_is_read_up_to_the_bound_only():
+    value = "GA1.2." + "1" * 100_000
+    result = classify("site_cid", "www.example-shop.se", site_domains=SITE, value=value)
+    assert result.category == "unknown"
+    for value in ("%" * 1_000_000, "|" * 1_000_000, "GS1.1.1712345678." + "\x00" * 100_000):
+        assert classify("zq", "www.example-shop.se", site_domains=SITE, value=value).reason
+
+
+def test_the_name_the_host_and_the_script_come_before_the_value():
+    ga = "GA1.2.1234567890.1712345678"
+    # A known name keeps its entry; a first-party shape keeps its rule.
+    assert classify("_gid", "www.example-shop.se", site_domains=SITE, value=ga).vendor == (
+        "Google Analytics"
+    )
+    assert classify("PHPSESSID", "www.example-shop.se", site_domains=SITE, value=ga).category == (
+        "necessary"
+    )
+    # A tracker's script says who wrote it, whatever the value copies.
+    script = classify(
+        "site_cid",
+        "www.example-shop.se",
+        site_domains=SITE,
+        setter="https://connect.facebook.net/en_US/fbevents.js",
+        value=ga,
+    )
+    assert (script.category, script.vendor) == ("marketing", "Meta")

@@ -244,3 +244,22 @@ def test_without_a_declaration_a_third_partys_session_name_is_not_taken_as_neces
     found = {(f.type, f.domain): f.severity for f in analysis.findings}
     assert found[("pre_consent", "cdn.unknown-vendor.net")] == "medium"
     assert ("pre_consent", "www.example.se") not in found
+
+
+def test_a_renamed_copy_of_an_analytics_client_id_is_reported_by_its_value() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [
+        event("site_cid", "GA1.2.1234567890.1712345678", 1.0, source="header"),
+        event("site_pref", "dark", 1.0),
+    ]
+    phase = PhaseResult("pre-consent", pages=[visit])
+    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    cookies = {c.name: c.classification for c in analysis.cookies.values()}
+    assert (cookies["site_cid"].category, cookies["site_cid"].vendor) == (
+        "analytics",
+        "Google Analytics",
+    )
+    assert cookies["site_pref"].category == "unknown"
+    found = {(f.type, f.cookie): f.severity for f in analysis.findings}
+    assert found[("pre_consent", "site_cid")] == "high"
+    assert ("unclassified", "site_cid") not in found
