@@ -14,6 +14,10 @@ from scanner.classify import CONFIDENCE, MAX_NAME, classify, evidence
 from scanner.knowledge import KnowledgeBase
 
 SITE = ("www.example-shop.se",)
+OCD_HEADER = (
+    "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
+    "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"
+)
 
 
 def test_a_known_name_on_its_own_domain_is_sure_and_says_whose_it_is():
@@ -336,14 +340,10 @@ def test_lookalikes_of_the_new_endings_stay_unknown(name):
 
 
 def test_the_benchmark_splits_rows_by_platform_and_lists_only_dev_rows(tmp_path, capsys):
-    header = (
-        "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
-        "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"
-    )
     platforms = [f"Vendor {i}" for i in range(12)]
     rows = [f"{i},{p},Marketing,zq{i},adnxs.com,,,,,0\n" for i, p in enumerate(platforms)]
     ocd = tmp_path / "ocd.csv"
-    ocd.write_text(header + "".join(rows), encoding="utf-8")
+    ocd.write_text(OCD_HEADER + "".join(rows), encoding="utf-8")
     splits = {p: split_of(p) for p in platforms}
     assert set(splits.values()) == {"dev", "test"}  # both sides get rows
     assert splits == {p: split_of(p) for p in platforms}  # deterministic
@@ -569,10 +569,6 @@ def test_no_guess_for_storage_keys_or_where_evidence_speaks():
 
 
 def test_the_benchmark_scores_guesses_apart_from_accuracy(tmp_path):
-    header = (
-        "ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,"
-        "Data Controller,User Privacy & GDPR Rights Portals,Wildcard match\n"
-    )
     first_party = "Advertiser's website domain (1st party)"
     rows = [
         f"1,Vendor A,Functional,zq_alpha,{first_party},,Session,,,0\n",
@@ -580,7 +576,7 @@ def test_the_benchmark_scores_guesses_apart_from_accuracy(tmp_path):
         f"3,Vendor A,Functional,zq_gamma,{first_party},,1 year,,,0\n",
     ]
     ocd = tmp_path / "ocd.csv"
-    ocd.write_text(header + "".join(rows), encoding="utf-8")
+    ocd.write_text(OCD_HEADER + "".join(rows), encoding="utf-8")
     unseen = run(ocd, "all")["unseen"]
     assert (unseen["accuracy"], unseen["unknown"]) == (0.0, 3)
     assert (unseen["guesses"], unseen["guesses_right"]) == (2, 1)
