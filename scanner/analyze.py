@@ -20,7 +20,7 @@ from scanner.model import (
     PhaseResult,
     StorageItem,
 )
-from scanner.observe import MAX_STORED_SECONDS, cookie_key, host_of
+from scanner.observe import MAX_STORED_SECONDS, cookie_key, host_of, storage_ident
 
 LIFETIME_TOLERANCE = 1.5
 CONSENT_SEVERITY = {
@@ -42,6 +42,7 @@ class StorageReport:
     classification: Classification
     phases: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
+    setter: str | None = None  # the script that first wrote the key, when the probe saw it
 
 
 def _set_events(phase: PhaseResult) -> Iterable[CookieEvent]:
@@ -126,7 +127,7 @@ class Analysis:
             for visit in phase.pages:
                 self.refused.extend(e for e in visit.events if e.refused)
                 for item in visit.storage:
-                    self._add_storage(item, phase)
+                    self._add_storage(item, phase, visit.storage_setters)
         self._add_stored_lifetimes()
         self._findings()
         return self
@@ -188,20 +189,22 @@ class Analysis:
             if value and value not in items:
                 items.append(value)
 
-    def _add_storage(self, item: StorageItem, phase: PhaseResult) -> None:
-        ident = f"{item.origin}|{item.kind}|{item.key}"
+    def _add_storage(self, item: StorageItem, phase: PhaseResult, setters: dict[str, str]) -> None:
+        ident = storage_ident(item.origin, item.kind, item.key)
         if phase.action_at is not None and ident in phase.storage_before_action:
             return
         key = (item.kind, item.origin, item.key)
         report = self.storage.get(key)
         if report is None:
             host = host_of(item.origin)
+            setter = setters.get(ident)
             report = StorageReport(
                 item.kind,
                 item.origin,
                 item.key,
                 party(host, self.site_host)[0],
-                self.classify(item.key, host, item.kind),
+                self.classify(item.key, host, item.kind, setter=setter),
+                setter=setter,
             )
             self.storage[key] = report
         if phase.phase not in report.phases:

@@ -95,6 +95,8 @@ class PageVisit:
     events: list[CookieEvent] = field(default_factory=list)
     jar: list[StoredCookie] = field(default_factory=list)
     storage: list[StorageItem] = field(default_factory=list)
+    # storage_ident -> URL of the script that first wrote that key during this page load
+    storage_setters: dict[str, str] = field(default_factory=dict)
     requests: list[RequestEvent] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)

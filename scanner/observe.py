@@ -19,8 +19,8 @@ from scanner.model import CookieEvent, StoredCookie
 # Chromium stores at most 400 days; the requested lifetime is kept separately.
 MAX_STORED_SECONDS = 400 * 86400
 
-# Runs in every frame before any page script: records document.cookie and CookieStore writes
-# with the URL of the script that made them. Engines collect the records through a binding
+# Runs in every frame before any page script: records document.cookie and CookieStore writes,
+# and the first Storage.setItem of each key, with the URL of the script that made them. Engines collect the records through a binding
 # (Playwright), or from the browser's console log with window.__cmScanLog as a fallback
 # (Selenium: the console log keeps the records of frames that are gone by the time the
 # engine looks, such as a cookie-sync iframe that removes itself).
@@ -55,6 +55,25 @@ PROBE_JS = r"""
     CookieStore.prototype.set = function (a, b) {
       try { send('cookiestore', stringify(typeof a === 'object' ? a : {name: a, value: b})); } catch (e) {}
       return set.apply(this, arguments);
+    };
+  }
+  // The first write of each localStorage / sessionStorage key in this frame, with its stack:
+  // which script stored it. Only the first (as for a cookie's first_seen), and at most
+  // MAX_KEYS keys, so that a page writing on every scroll cannot grow the log.
+  const MAX_KEYS = 1000;
+  const written = new Set();
+  if (window.Storage && Storage.prototype.setItem) {
+    const setItem = Storage.prototype.setItem;
+    Storage.prototype.setItem = function (k, v) {
+      try {
+        const kind = this === window.sessionStorage ? 'session' : 'local';
+        const key = String(k).slice(0, 1024);
+        if (written.size < MAX_KEYS && !written.has(kind + '|' + key)) {
+          written.add(kind + '|' + key);
+          send('storage', stringify({kind, key, origin: location.origin}));
+        }
+      } catch (e) {}
+      return setItem.apply(this, arguments);
     };
   }
   // Work the page has scheduled and not yet run (timers, frame and idle callbacks), so that the
@@ -359,8 +378,38 @@ def header_cookie_events(
     return events
 
 
+# Storage writes kept per page load (the probe sends at most 1000 per frame; a page can also
+# call the probe's binding itself).
+MAX_STORAGE_WRITES = 1000
+
+
+def storage_ident(origin: str, kind: str, key: str) -> str:
+    """The identity of a storage key: the same for a snapshot item and a probe record."""
+    return f"{origin}|{kind}|{key}"
+
+
+def storage_write(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(storage_ident, setter URL) of a probe record of a Storage.setItem; None otherwise."""
+    if record.get("kind") != "storage":
+        return None
+    try:
+        data = json.loads(str(record.get("value") or ""))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind, key, origin = data.get("kind"), data.get("key"), data.get("origin")
+    if kind not in ("local", "session") or not isinstance(key, str) or not isinstance(origin, str):
+        return None
+    frame_url = str(record.get("frame") or "")
+    setter = setter_from_stack(str(record.get("stack") or ""), frame_url)
+    return storage_ident(origin, kind, key), setter
+
+
 def script_cookie_event(record: dict[str, Any], page_url: str, at: float) -> CookieEvent | None:
     """A CookieEvent from a probe record (a document.cookie or CookieStore write)."""
+    if record.get("kind") not in ("script", "cookiestore"):
+        return None
     frame_url = str(record.get("frame") or page_url)
     value = str(record.get("value") or "")
     if record.get("kind") == "cookiestore":

@@ -263,3 +263,32 @@ def test_a_renamed_copy_of_an_analytics_client_id_is_reported_by_its_value() -> 
     found = {(f.type, f.cookie): f.severity for f in analysis.findings}
     assert found[("pre_consent", "site_cid")] == "high"
     assert ("unclassified", "site_cid") not in found
+
+
+def test_a_storage_key_stored_by_a_trackers_script_is_reported_with_that_purpose() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.storage = [
+        StorageItem("local", SITE, "zq_state", 12, f"{SITE}/", f"{SITE}/"),
+        StorageItem("local", SITE, "zq_other", 12, f"{SITE}/", f"{SITE}/"),
+        StorageItem("session", SITE, "zq_seen", 1, f"{SITE}/", f"{SITE}/"),
+    ]
+    visit.storage_setters = {
+        f"{SITE}|local|zq_state": "https://static.hotjar.com/c/hotjar-1.js?sv=6",
+        f"{SITE}|local|zq_other": "https://cdn.unknown-vendor.net/app.js",
+    }
+    phase = PhaseResult("pre-consent", pages=[visit])
+    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    items = {s.key: s for s in analysis.storage.values()}
+    assert (items["zq_state"].classification.category, items["zq_state"].setter) == (
+        "analytics",
+        "https://static.hotjar.com/c/hotjar-1.js?sv=6",
+    )
+    assert items["zq_state"].classification.reason.startswith("written by a script from")
+    assert items["zq_other"].classification.category == "unknown"
+    assert (items["zq_seen"].classification.category, items["zq_seen"].setter) == ("unknown", None)
+    found = {(f.type, f.cookie): f.severity for f in analysis.findings}
+    assert found == {("pre_consent", "zq_state"): "high"}
+    config = ScanConfig(url=f"{SITE}/")
+    report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+    stored = {s["key"]: s for s in report["storage"]}
+    assert stored["zq_state"]["setter"] == "https://static.hotjar.com/c/hotjar-1.js?sv=6"

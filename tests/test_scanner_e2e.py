@@ -472,6 +472,9 @@ def test_storage(scanned: Scan) -> None:
     assert hj["classification"]["category"] == "analytics"
     assert hj["party"] == "first"
     assert hj["phases"] == [PRE]
+    # The probe names the script that first stored each key, as it does for cookies.
+    assert hj["setter"] == scanned.url("/analytics.js", TRACKER)
+    assert storage[("local", origin, "cart_items")]["setter"] == scanned.url("/static/app.js")
     # The site's own cart key: necessary by the name rule (a guess, and the report says so).
     cart = storage[("local", origin, "cart_items")]["classification"]
     assert (cart["category"], cart["source"]) == ("necessary", "rule")

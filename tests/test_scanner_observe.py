@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from scanner.model import CookieEvent
+from scanner.engines.base import Profile
+from scanner.model import CookieEvent, PageVisit
 from scanner.observe import (
+    MAX_STORAGE_WRITES,
     PROBE_CONSOLE_JS,
     PROBE_JS,
     header_cookie_events,
@@ -20,6 +22,8 @@ from scanner.observe import (
     schemeful_site,
     script_cookie_event,
     setter_from_stack,
+    storage_ident,
+    storage_write,
     stored_from_jar,
 )
 
@@ -336,3 +340,47 @@ def test_stored_from_jar_shapes() -> None:
     assert cdp.expires == 1.8e9 and cdp.same_site is None
     webdriver = stored_from_jar({"name": "c", "domain": "x.se", "expiry": 1800000000})
     assert webdriver.expires == 1800000000
+
+
+# -- storage writes: which script stored a key -----------------------------------------------
+
+
+def test_a_storage_record_names_the_script_that_stored_the_key() -> None:
+    write = {"kind": "local", "key": "zq_state", "origin": "https://www.example.se"}
+    assert storage_write(record("storage", write)) == (
+        storage_ident("https://www.example.se", "local", "zq_state"),
+        "https://tracker.example.com:8443/analytics.js",
+    )
+    # Never read as a cookie: the JSON text is not a document.cookie string.
+    assert script_cookie_event(record("storage", write), URL, 0) is None
+    assert storage_write(record("script", "a=1")) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json",
+        "[1, 2]",
+        {"kind": "cookie", "key": "a", "origin": "https://www.example.se"},
+        {"kind": "local", "key": 5, "origin": "https://www.example.se"},
+        {"kind": "local", "key": "a"},
+    ],
+)
+def test_a_malformed_storage_record_is_ignored(value: Any) -> None:
+    # A page can call the probe's binding itself: its records are hostile input.
+    assert storage_write(record("storage", value)) is None
+
+
+def test_storage_setters_keep_the_first_writer_and_are_bounded() -> None:
+    visit = PageVisit(URL, URL, 200, "pre-consent")
+    first = {"kind": "session", "key": "k", "origin": "https://www.example.se"}
+    assert Profile.storage_setter(visit, record("storage", first))
+    later = record("storage", first, stack="Error\n    at x (https://other.example/b.js:1:1)")
+    assert Profile.storage_setter(visit, later)
+    ident = storage_ident("https://www.example.se", "session", "k")
+    assert visit.storage_setters == {ident: "https://tracker.example.com:8443/analytics.js"}
+    for i in range(MAX_STORAGE_WRITES + 50):
+        key = {"kind": "local", "key": f"k{i}", "origin": "https://www.example.se"}
+        Profile.storage_setter(visit, record("storage", key))
+    assert len(visit.storage_setters) == MAX_STORAGE_WRITES
+    assert not Profile.storage_setter(visit, record("script", "a=1"))

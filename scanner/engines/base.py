@@ -25,7 +25,14 @@ from scanner.model import (
     StoredCookie,
 )
 from scanner.netguard import NetGuard
-from scanner.observe import header_cookie_events, script_cookie_event, stored_from_jar
+from scanner.observe import (
+    MAX_STORAGE_WRITES,
+    header_cookie_events,
+    script_cookie_event,
+    storage_ident,
+    storage_write,
+    stored_from_jar,
+)
 
 log = logging.getLogger("scanner")
 
@@ -268,7 +275,7 @@ class Profile(ABC):
         keys = []
         for data in self.frame_storage():
             for kind in ("local", "session"):
-                keys.extend(f"{data['origin']}|{kind}|{k}" for k, _ in data.get(kind) or [])
+                keys.extend(storage_ident(data["origin"], kind, k) for k, _ in data.get(kind) or [])
         return keys
 
     @abstractmethod
@@ -307,6 +314,17 @@ class Profile(ABC):
     def script_event(self, record: dict[str, Any], page_url: str, at: float) -> CookieEvent | None:
         """A CookieEvent from a probe record (document.cookie or CookieStore write)."""
         return script_cookie_event(record, page_url, at)
+
+    @staticmethod
+    def storage_setter(visit: PageVisit, record: dict[str, Any]) -> bool:
+        """Note the script behind a probe record of a storage write; False for other records."""
+        write = storage_write(record)
+        if write is None:
+            return False
+        ident, setter = write
+        if ident not in visit.storage_setters and len(visit.storage_setters) < MAX_STORAGE_WRITES:
+            visit.storage_setters[ident] = setter
+        return True
 
     def storage_items(self, frames: list[dict[str, Any]], page_url: str) -> list[StorageItem]:
         """StorageItems from the STORAGE_JS answers of each frame."""

@@ -290,6 +290,8 @@ class PlaywrightProfile(Profile):
             self.request_event(visit, url, kind, frame_url or page_url, at)
         records, self.records = self.records, []
         for record, at in records:
+            if self.storage_setter(visit, record):
+                continue
             event = self.script_event(record, page_url, at)
             if event is not None:
                 visit.events.append(event)

@@ -246,6 +246,8 @@ class SeleniumProfile(Profile):
             if ident in self.records_seen:
                 continue
             self.records_seen.add(ident)
+            if self.storage_setter(visit, record):
+                continue
             event = self.script_event(record, self.current_url, now)
             if event is not None:
                 visit.events.append(event)
