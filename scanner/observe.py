@@ -62,19 +62,19 @@ PROBE_JS = r"""
   // MAX_KEYS keys, so that a page writing on every scroll cannot grow the log.
   const MAX_KEYS = 1000;
   const written = new Set();
-  if (window.Storage && Storage.prototype.setItem) {
-    const setItem = Storage.prototype.setItem;
-    Storage.prototype.setItem = function (k, v) {
+  if (window.Storage && typeof Storage.prototype.setItem === 'function') {
+    // A proxy, like the timers below: it still reads as native code to a page's checks.
+    Storage.prototype.setItem = new Proxy(Storage.prototype.setItem, {apply(target, self, args) {
       try {
-        const kind = this === window.sessionStorage ? 'session' : 'local';
-        const key = String(k).slice(0, 1024);
+        const kind = self === window.sessionStorage ? 'session' : 'local';
+        const key = String(args[0]).slice(0, 1024);
         if (written.size < MAX_KEYS && !written.has(kind + '|' + key)) {
           written.add(kind + '|' + key);
           send('storage', stringify({kind, key, origin: location.origin}));
         }
       } catch (e) {}
-      return setItem.apply(this, arguments);
-    };
+      return Reflect.apply(target, self, args);
+    }});
   }
   // Work the page has scheduled and not yet run (timers, frame and idle callbacks), so that the
   // engine's settle can end as soon as nothing is left instead of always waiting --wait.

@@ -384,3 +384,31 @@ def test_storage_setters_keep_the_first_writer_and_are_bounded() -> None:
         Profile.storage_setter(visit, record("storage", key))
     assert len(visit.storage_setters) == MAX_STORAGE_WRITES
     assert not Profile.storage_setter(visit, record("script", "a=1"))
+
+
+def test_the_probe_records_storage_writes_in_a_real_browser(new_context, banner_server) -> None:
+    context = new_context()
+    records: list[dict[str, Any]] = []
+    context.expose_binding("__cmScanReport", lambda _source, rec: records.append(rec))
+    context.add_init_script(PROBE_JS)
+    page = context.new_page()
+    page.goto(f"{banner_server.url}/t/page")
+    result = page.evaluate(
+        """() => {
+          localStorage.setItem('zq_a', '1');
+          localStorage.setItem('zq_a', '2');  // the first write only
+          sessionStorage.setItem('zq_b', '1');
+          return [localStorage.getItem('zq_a'), sessionStorage.getItem('zq_b'),
+                  String(Storage.prototype.setItem)];
+        }"""
+    )
+    # The page's writes still work, and the hook reads as native code.
+    assert result[:2] == ["2", "1"]
+    assert "[native code]" in result[2]
+    page.evaluate("() => 1")  # a round trip: bindings called before it have been delivered
+    writes = [storage_write(r) for r in records if r.get("kind") == "storage"]
+    origin = banner_server.url
+    assert [w[0] for w in writes if w] == [
+        storage_ident(origin, "local", "zq_a"),
+        storage_ident(origin, "session", "zq_b"),
+    ]
