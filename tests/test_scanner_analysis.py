@@ -292,3 +292,10 @@ def test_a_storage_key_stored_by_a_trackers_script_is_reported_with_that_purpose
     report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
     stored = {s["key"]: s for s in report["storage"]}
     assert stored["zq_state"]["setter"] == "https://static.hotjar.com/c/hotjar-1.js?sv=6"
+    html = render_html(report)
+    assert "https://static.hotjar.com/c/hotjar-1.js?sv=6" in html
+    assert "written by a script from static.hotjar.com" in html
+    # A report stored by an earlier version has no setter and still renders.
+    for item in report["storage"]:
+        del item["setter"]
+    assert "zq_state" in render_html(report)

@@ -408,12 +408,16 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
         out.append("</tbody></table>")
     if report.get("storage"):
         out.append(f"<h2>{_e(t['storage'])}</h2>")
-        out.append(_table([t["key"], t["kind"], t["origin"], t["category"], t["phases"]]))
+        out.append(
+            _table([t["key"], t["kind"], t["origin"], t["category"], t["phases"], t["set_by"]])
+        )
         for item in report["storage"]:
+            cls = item["classification"]
+            # Reports of earlier versions have no setter.
             out.append(
                 f"<tr><td><code>{_e(item['key'])}</code></td><td>{_e(item['kind'])}</td>"
-                f"<td>{_e(item['origin'])}</td><td>{_e(item['classification']['category'])}</td>"
-                f"<td>{_e(', '.join(item['phases']))}</td></tr>"
+                f"<td>{_e(item['origin'])}</td><td>{_e(cls['category'])}{_reason(cls)}</td>"
+                f"<td>{_e(', '.join(item['phases']))}</td><td>{_e(item.get('setter'))}</td></tr>"
             )
         out.append("</tbody></table>")
     if report.get("blocked_requests"):
