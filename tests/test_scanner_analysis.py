@@ -31,6 +31,12 @@ def event(name: str, value: str, at: float, **kw: Any) -> CookieEvent:
     return CookieEvent(name=name, value=value, at=at, **(base | kw))
 
 
+def pre_consent(visit: PageVisit) -> tuple[PhaseResult, Analysis]:
+    """The pre-consent phase of one page visit, analysed without a declaration."""
+    phase = PhaseResult("pre-consent", pages=[visit])
+    return phase, Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+
+
 # -- after a reject: new or changed only ----------------------------------------------------
 
 
@@ -172,12 +178,7 @@ def test_a_cookie_written_by_a_trackers_script_is_reported_with_that_purpose() -
         # A header has no script behind it: the request's host is not taken as a setter.
         event("zq_header", "1", 1.0, source="header", request_url="https://static.hotjar.com/"),
     ]
-    analysis = Analysis(
-        f"{SITE}/",
-        [PhaseResult("pre-consent", pages=[visit])],
-        None,
-        KnowledgeBase.load_default(),
-    ).run()
+    _, analysis = pre_consent(visit)
     cookies = {c.name: c.classification for c in analysis.cookies.values()}
     assert (cookies["zq_state"].category, cookies["zq_state"].vendor) == ("analytics", "Hotjar")
     assert cookies["zq_state"].reason.startswith("written by a script from static.hotjar.com")
@@ -199,8 +200,7 @@ def test_an_unknown_first_party_session_cookie_is_reported_unclassified_with_a_g
         event("zq_kept", "1", 1.0, requested_seconds=None),
         event("zq_kept", "2", 2.0, requested_seconds=3600.0),
     ]
-    phase = PhaseResult("pre-consent", pages=[visit])
-    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    phase, analysis = pre_consent(visit)
     cookies = {c.name: c for c in analysis.cookies.values()}
     assert (cookies["zq_view"].classification.category, cookies["zq_view"].lifetime_class) == (
         "unknown",
@@ -236,9 +236,7 @@ def test_without_a_declaration_a_third_partys_session_name_is_not_taken_as_neces
         event("sid", "1", 1.0, domain="cdn.unknown-vendor.net"),
         event("sid", "1", 1.0),
     ]
-    analysis = Analysis(
-        f"{SITE}/", [PhaseResult("pre-consent", pages=[visit])], None, KnowledgeBase.load_default()
-    ).run()
+    _, analysis = pre_consent(visit)
     cookies = {c.domain: c.classification.category for c in analysis.cookies.values()}
     assert cookies == {"cdn.unknown-vendor.net": "unknown", "www.example.se": "necessary"}
     found = {(f.type, f.domain): f.severity for f in analysis.findings}
@@ -252,8 +250,7 @@ def test_a_renamed_copy_of_an_analytics_client_id_is_reported_by_its_value() -> 
         event("site_cid", "GA1.2.1234567890.1712345678", 1.0, source="header"),
         event("site_pref", "dark", 1.0),
     ]
-    phase = PhaseResult("pre-consent", pages=[visit])
-    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    _, analysis = pre_consent(visit)
     cookies = {c.name: c.classification for c in analysis.cookies.values()}
     assert (cookies["site_cid"].category, cookies["site_cid"].vendor) == (
         "analytics",
@@ -276,8 +273,7 @@ def test_a_storage_key_stored_by_a_trackers_script_is_reported_with_that_purpose
         f"{SITE}|local|zq_state": "https://static.hotjar.com/c/hotjar-1.js?sv=6",
         f"{SITE}|local|zq_other": "https://cdn.unknown-vendor.net/app.js",
     }
-    phase = PhaseResult("pre-consent", pages=[visit])
-    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    phase, analysis = pre_consent(visit)
     items = {s.key: s for s in analysis.storage.values()}
     assert (items["zq_state"].classification.category, items["zq_state"].setter) == (
         "analytics",
