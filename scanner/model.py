@@ -97,6 +97,9 @@ class PageVisit:
     storage: list[StorageItem] = field(default_factory=list)
     # storage_ident -> URL of the script that first wrote that key during this page load
     storage_setters: dict[str, str] = field(default_factory=dict)
+    # Probe records beyond observe.MAX_RECORDS_PER_PAGE, dropped unread: a page that floods
+    # the probe (it can call it itself) may hide its later writes, and the report says so.
+    dropped_records: int = 0
     requests: list[RequestEvent] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)

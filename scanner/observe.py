@@ -378,6 +378,27 @@ def header_cookie_events(
     return events
 
 
+# A page can call the probe's binding (or write the console log) itself, as often and with
+# strings as long as it likes: records are cut to these bounds and counted per page load.
+# A cookie string stays longer than the 4,096 bytes a browser accepts, so an oversized write
+# is still reported as refused.
+MAX_RECORDS_PER_PAGE = 10_000
+RECORD_LIMITS = {"kind": 32, "value": 8192, "stack": 16384, "frame": 4096}
+
+
+def bounded_record(record: Any) -> dict[str, Any] | None:
+    """A probe record with its text cut to RECORD_LIMITS; None when it is not a record."""
+    if not isinstance(record, dict):
+        return None
+    bounded: dict[str, Any] = {}
+    for key, limit in RECORD_LIMITS.items():
+        value = record.get(key)
+        bounded[key] = value[:limit] if isinstance(value, str) else ""
+    t = record.get("t")
+    bounded["t"] = t if isinstance(t, int | float) and not isinstance(t, bool) else None
+    return bounded
+
+
 # Storage writes kept per page load (the probe sends at most 1000 per frame; a page can also
 # call the probe's binding itself).
 MAX_STORAGE_WRITES = 1000

@@ -1,20 +1,27 @@
-"""What the scanner observes, without a browser: Set-Cookie parsing, the browser's refusal
-rules, the probe's records of script writes, and cookie jars of each engine's shape."""
+"""What the scanner observes: Set-Cookie parsing, the browser's refusal rules, the probe's
+records of script writes (and what a page can do to them), and cookie jars of each engine's
+shape. Most without a browser; the probe itself in a real one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scanner.cli import main
 from scanner.engines.base import Profile
 from scanner.model import CookieEvent, PageVisit
 from scanner.observe import (
+    MAX_RECORDS_PER_PAGE,
     MAX_STORAGE_WRITES,
     PROBE_CONSOLE_JS,
     PROBE_JS,
+    RECORD_LIMITS,
+    bounded_record,
     header_cookie_events,
     parse_cookie_string,
     probe_record_from_console,
@@ -26,6 +33,8 @@ from scanner.observe import (
     storage_write,
     stored_from_jar,
 )
+from tests.support.browsers import one_page_scan, require_chromedriver
+from tests.support.live import serve_http
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -412,3 +421,69 @@ def test_the_probe_records_storage_writes_in_a_real_browser(new_context, banner_
         storage_ident(origin, "local", "zq_a"),
         storage_ident(origin, "session", "zq_b"),
     ]
+
+
+# -- a page that forges or floods the probe's records ---------------------------------------
+
+
+def test_a_record_is_cut_to_its_bounds_and_anything_else_is_no_record() -> None:
+    huge = {"kind": "script", "value": "a=" + "x" * 100_000, "stack": "s" * 10**6, "t": 5}
+    bounded = bounded_record(huge | {"frame": "f" * 10**5, "extra": "y" * 10**6})
+    assert bounded is not None and "extra" not in bounded
+    assert {k: len(bounded[k]) for k in RECORD_LIMITS} == RECORD_LIMITS | {"kind": 6}
+    assert bounded["t"] == 5
+    # Still longer than a browser accepts: such a write is reported as refused.
+    event = script_cookie_event(bounded, URL, 0)
+    assert event is not None and event.refused
+    assert bounded_record({"kind": ["x"], "value": {"a": 1}, "t": True}) == {
+        "kind": "",
+        "value": "",
+        "stack": "",
+        "frame": "",
+        "t": None,
+    }
+    for junk in (None, "text", 5, ["a"]):
+        assert bounded_record(junk) is None
+
+
+# Forged records, made by the page itself: through the Playwright binding, or as console
+# messages (what the Selenium engine reads). The first carries a 1 MB stack.
+FLOOD_PAGE = f"""<!doctype html><html><body><p>Flood</p><script>
+  const big = 'x'.repeat(1000000);
+  for (let i = 0; i < {MAX_RECORDS_PER_PAGE + 50}; i++) {{
+    const rec = {{kind: 'script', value: 'forged' + i + '=1', stack: i ? '' : big,
+                 frame: location.href, t: i}};
+    if (window.__cmScanReport) window.__cmScanReport(rec);
+    else console.debug('__cmScan:' + JSON.stringify(rec));
+  }}
+</script></body></html>"""
+
+
+class _FloodPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        data = FLOOD_PAGE.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("engine", ["playwright", "selenium"])
+def test_a_flood_of_forged_records_is_bounded_and_reported(
+    engine: str, chromium_path: str, tmp_path: Path
+) -> None:
+    if engine == "selenium":
+        require_chromedriver()
+    out = tmp_path / "scan.json"
+    with serve_http(_FloodPage) as site:
+        args = one_page_scan(f"{site.url}/", chromium_path, "--engine", engine, "--json", str(out))
+        assert main(args) in (0, 1)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    page = report["phases"][0]["pages"][0]
+    assert page["probe_records_dropped"] >= 1
+    assert len(report["cookies"]) <= MAX_RECORDS_PER_PAGE

@@ -29,7 +29,7 @@ from scanner.engines.base import (
 )
 from scanner.model import BannerInfo, PageVisit, StoredCookie
 from scanner.netguard import NetGuard
-from scanner.observe import BUSY_JS, PROBE_JS
+from scanner.observe import BUSY_JS, MAX_RECORDS_PER_PAGE, PROBE_JS, bounded_record
 
 T = TypeVar("T")
 
@@ -189,6 +189,7 @@ class PlaywrightProfile(Profile):
         self.page: Any = None
         self.responses: list[tuple[Response, float, str, bool]] = []
         self.records: list[tuple[dict[str, Any], float]] = []
+        self.dropped_records = 0
         # Requests of the page (url, resource type, frame URL, when), drained with the cookies.
         self.request_log: list[tuple[str, str, str, float]] = []
         self.inflight: set[Request] = set()
@@ -248,9 +249,14 @@ class PlaywrightProfile(Profile):
                 frame_url = response.frame.url
         self.responses.append((response, self.clock(), frame_url, top_level))
 
-    def _on_script_record(self, source: dict[str, Any], record: dict[str, Any]) -> None:
+    def _on_script_record(self, source: dict[str, Any], record: Any) -> None:
         self.last_activity = self.clock()
-        self.records.append((record, self.clock()))
+        if len(self.records) >= MAX_RECORDS_PER_PAGE:
+            self.dropped_records += 1
+            return
+        bounded = bounded_record(record)
+        if bounded is not None:
+            self.records.append((bounded, self.clock()))
 
     async def _bounded(self, work: Awaitable[T], fallback: T) -> T:
         """The answer of `work`, or `fallback` when it fails or outlasts the page budget."""
@@ -289,6 +295,8 @@ class PlaywrightProfile(Profile):
         for url, kind, frame_url, at in requests:
             self.request_event(visit, url, kind, frame_url or page_url, at)
         records, self.records = self.records, []
+        visit.dropped_records += self.dropped_records
+        self.dropped_records = 0
         for record, at in records:
             if self.storage_setter(visit, record):
                 continue

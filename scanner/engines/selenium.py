@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,12 @@ from scanner.engines.base import (
     disable_features,
 )
 from scanner.model import BannerInfo, PageVisit, StoredCookie
-from scanner.observe import PROBE_CONSOLE_JS, probe_record_from_console
+from scanner.observe import (
+    MAX_RECORDS_PER_PAGE,
+    PROBE_CONSOLE_JS,
+    bounded_record,
+    probe_record_from_console,
+)
 
 # One renderer for every frame: the probe and the network log then cover cross-site iframes
 # too (with site isolation they would live in targets chromedriver does not instrument).
@@ -128,7 +134,7 @@ class SeleniumProfile(Profile):
             self.main_frame = None
         self.hops: dict[str, int] = {}
         self.document_status: dict[str, int] = {}
-        self.records_seen: set[str] = set()
+        self.records_seen: set[bytes] = set()
         self.current_url = ""
 
     def cdp(self, cmd: str, params: dict[str, Any] | None = None) -> Any:
@@ -240,12 +246,23 @@ class SeleniumProfile(Profile):
         for frame_records in self._all_frames(
             lambda: self.driver.execute_script("return window.__cmScanLog || []")
         ):
-            records.extend(r for r in frame_records or [] if isinstance(r, dict))
-        for record in records:
-            ident = f"{record.get('frame')}|{record.get('t')}|{record.get('value')}"
-            if ident in self.records_seen:
+            records.extend(frame_records or [])
+        kept = 0
+        for raw in records:
+            record = bounded_record(raw)
+            if record is None:
                 continue
-            self.records_seen.add(ident)
+            # A record comes from the console and from the frame's log: read it once. The
+            # identity is a digest, so that a flood of long records cannot grow the set much.
+            ident = f"{record['frame']}|{record['t']}|{record['value']}".encode()
+            digest = hashlib.blake2b(ident, digest_size=16).digest()
+            if digest in self.records_seen:
+                continue
+            self.records_seen.add(digest)
+            if kept >= MAX_RECORDS_PER_PAGE:
+                visit.dropped_records += 1
+                continue
+            kept += 1
             if self.storage_setter(visit, record):
                 continue
             event = self.script_event(record, self.current_url, now)

@@ -44,6 +44,7 @@ def _phase_summary(phase: PhaseResult, analysis: Analysis) -> dict[str, Any]:
                 "error": v.error,
                 "elapsed_ms": round(v.elapsed_ms, 1),
                 "frames": v.frames,
+                "probe_records_dropped": v.dropped_records,
             }
             for v in phase.pages
         ],
