@@ -7,10 +7,8 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from consent_server.extensions import db
 from consent_server.scans.models import Scan
 from scanner.cli import main as cookie_scan
 from tests.support.browsers import one_page_scan
+from tests.support.live import serve_html
 from tests.support.log import cli
 from tests.support.policy import FIXTURES
 from tests.support.scans import apply, cookie, declaration, fake_report, finding, finish
@@ -358,29 +357,12 @@ def test_cookie_scan_json_takes_the_url_when_it_is_missing(capsys: pytest.Captur
     assert "--json [FILE]" in helped and "[url]" not in helped
 
 
-class _OneCookiePage(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>shop</title><p>Hello</p>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Set-Cookie", "_fbp=fb.1.1; Max-Age=7776000; Path=/")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def shop() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneCookiePage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    page = "<!doctype html><title>shop</title><p>Hello</p>"
+    cookie = ("Set-Cookie", "_fbp=fb.1.1; Max-Age=7776000; Path=/")
+    with serve_html(page, (cookie,)) as served:
+        yield f"{served.url}/"
 
 
 @pytest.mark.browser

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from scanner.observe import (
     stored_from_jar,
 )
 from tests.support.browsers import one_page_scan, require_chromedriver
-from tests.support.live import serve_http
+from tests.support.live import serve_html
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -459,19 +458,6 @@ FLOOD_PAGE = f"""<!doctype html><html><body><p>Flood</p><script>
 </script></body></html>"""
 
 
-class _FloodPage(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        data = FLOOD_PAGE.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("engine", ["playwright", "selenium"])
 def test_a_flood_of_forged_records_is_bounded_and_reported(
@@ -480,7 +466,7 @@ def test_a_flood_of_forged_records_is_bounded_and_reported(
     if engine == "selenium":
         require_chromedriver()
     out = tmp_path / "scan.json"
-    with serve_http(_FloodPage) as site:
+    with serve_html(FLOOD_PAGE) as site:
         args = one_page_scan(f"{site.url}/", chromium_path, "--engine", engine, "--json", str(out))
         assert main(args) in (0, 1)
     report = json.loads(out.read_text(encoding="utf-8"))

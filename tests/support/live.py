@@ -48,3 +48,23 @@ class LiveServer(Serving):
     def __enter__(self) -> LiveServer:
         super().__enter__()
         return self
+
+
+def serve_html(body: str, headers: tuple[tuple[str, str], ...] = ()) -> Serving:
+    """A plain HTTP server on 127.0.0.1 answering every GET with one HTML page."""
+    data = body.encode("utf-8")
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return serve_http(Page)
