@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnection
 from selenium.webdriver.common.by import By
 
-from scanner.banner import FIND_JS, OWN_BANNER_READY_JS
+from scanner.banner import FIND_JS, OWN_BANNER_READY_JS, TARGET_JS
 from scanner.config import ScanConfig, ScanError
 from scanner.engines.base import (
     BASE_ARGS,
@@ -351,7 +351,10 @@ class SeleniumProfile(Profile):
             )
             if found.get("clicked"):
                 try:
-                    self.driver.find_element(By.CSS_SELECTOR, "[data-cm-scan-target]").click()
+                    target = self.driver.execute_script(TARGET_JS)
+                    if target is None:
+                        raise WebDriverException("the marked button is gone")
+                    target.click()
                 except WebDriverException as exc:
                     info.error = f"click failed: {_error(exc)}"
                     info.clicked = None
