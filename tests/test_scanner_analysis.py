@@ -295,3 +295,18 @@ def test_a_storage_key_stored_by_a_trackers_script_is_reported_with_that_purpose
     for item in report["storage"]:
         del item["setter"]
     assert "zq_state" in render_html(report)
+
+
+def test_a_flooded_probe_is_counted_in_the_report_and_said_in_the_html() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [event("zq_view", "1", 1.0)]
+    phase, analysis = pre_consent(visit)
+    config = ScanConfig(url=f"{SITE}/")
+    report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+    assert report["phases"][0]["pages"][0]["probe_records_dropped"] == 0
+    assert "flooded" not in render_html(report)
+    visit.dropped_records = 7
+    report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+    assert report["phases"][0]["pages"][0]["probe_records_dropped"] == 7
+    assert "probe: 7 records of script writes were not read" in render_html(report)
+    assert "översvämmade skannerns sond: 7 poster" in render_html(report, lang="sv")

@@ -112,6 +112,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_banner": "no banner found",
         "banner": "banner: {kind}; reject on first layer: {reject}; clicked: {clicked}",
         "error": "Error:",
+        "dropped": "The page flooded the scanner's probe: {n} records of script writes were "
+        "not read, so writes after them may be missing.",
         "screenshots": "Screenshots",
         "shot_alt": "The start page, {phase}",
         "shot_pre-consent": "Before consent: the banner as a visitor first sees it",
@@ -174,6 +176,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_banner": "ingen banner hittades",
         "banner": "banner: {kind}; neka i första lagret: {reject}; klickade: {clicked}",
         "error": "Fel:",
+        "dropped": "Sidan översvämmade skannerns sond: {n} poster om skriptskrivningar lästes "
+        "inte, så skrivningar efter dem kan saknas.",
         "screenshots": "Skärmbilder",
         "shot_alt": "Startsidan, {phase}",
         "shot_pre-consent": "Före samtycke: bannern som en besökare först ser den",
@@ -360,6 +364,11 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
             + (
                 f"<br><strong>{_e(t['error'])}</strong> {_e(phase['error'])}"
                 if phase["error"]
+                else ""
+            )
+            + (
+                f"<br><strong>{_e(t['dropped'].format(n=dropped))}</strong>"
+                if (dropped := sum(p.get("probe_records_dropped") or 0 for p in phase["pages"]))
                 else ""
             )
             + "</div>"
