@@ -283,7 +283,26 @@ class Analysis:
                         )
         if self.declaration is not None:
             self._declared_not_found()
+        self._banner_findings()
         self.findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.type, f.cookie or ""))
+
+    def _banner_findings(self) -> None:
+        # Once per scan: the first phase whose banner showed accept but no reject it knows.
+        for phase in self.phases:
+            banner = phase.banner
+            if banner.found and banner.reject_on_first_layer is False:
+                self._add(
+                    Finding(
+                        "no_reject_on_first_layer",
+                        "medium",
+                        "the banner's first layer has an accept button but no reject button "
+                        "the scanner recognises: refusing takes more steps than accepting",
+                        phase=phase.phase,
+                        page=phase.pages[0].url if phase.pages else None,
+                        evidence={"kind": banner.kind},
+                    )
+                )
+                return
 
     def _consent_findings(self, report: CookieReport) -> None:
         category = report.classification.category

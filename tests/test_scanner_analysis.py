@@ -310,3 +310,24 @@ def test_a_flooded_probe_is_counted_in_the_report_and_said_in_the_html() -> None
     assert report["phases"][0]["pages"][0]["probe_records_dropped"] == 7
     assert "probe: 7 records of script writes were not read" in render_html(report)
     assert "översvämmade skannerns sond: 7 poster" in render_html(report, lang="sv")
+
+
+def test_a_banner_without_reject_on_its_first_layer_is_one_finding() -> None:
+    def phase(name: str, reject: bool | None, found: bool = True) -> PhaseResult:
+        visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, name)
+        banner = BannerInfo(found=found, kind="generic", reject_on_first_layer=reject)
+        return PhaseResult(name, pages=[visit], banner=banner, action_at=1.0)
+
+    def findings(*phases: PhaseResult) -> list[tuple[str, str, str | None]]:
+        analysis = Analysis(f"{SITE}/", list(phases), None, KnowledgeBase.load_default()).run()
+        return [
+            (f.type, f.severity, f.phase)
+            for f in analysis.findings
+            if f.type == "no_reject_on_first_layer"
+        ]
+
+    assert findings(phase("after-reject", False), phase("after-accept", False)) == [
+        ("no_reject_on_first_layer", "medium", "after-reject")
+    ]
+    assert findings(phase("after-reject", True), phase("after-accept", True)) == []
+    assert findings(phase("after-reject", None, found=False)) == []

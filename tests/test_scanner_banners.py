@@ -150,3 +150,25 @@ def test_a_scan_clicks_a_german_banner_in_a_shadow_root(
     assert phases["after-accept"]["banner"]["clicked"] == "alle akzeptieren"
     choice = next(c for c in report["cookies"] if c["name"] == "choice")
     assert sorted(choice["phases"]) == ["after-accept", "after-reject"]
+
+
+@pytest.mark.browser
+def test_a_banner_that_only_accepts_on_its_first_layer_is_a_finding(
+    chromium_path: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "scan.json"
+    page = banner_page("Alle akzeptieren", "Einstellungen").replace("data-choice='reject'", "")
+    with serve_html(page) as site:
+        args = one_page_scan(
+            f"{site.url}/", chromium_path, "--phases", "after-reject", "--json", str(out)
+        )
+        assert main(args) in (0, 1)
+    report = json.loads(out.read_text(encoding="utf-8"))
+    banner = report["phases"][0]["banner"]
+    assert (banner["found"], banner["reject_on_first_layer"], banner["clicked"]) == (
+        True,
+        False,
+        None,
+    )
+    found = [f for f in report["findings"] if f["type"] == "no_reject_on_first_layer"]
+    assert [(f["severity"], f["phase"]) for f in found] == [("medium", "after-reject")]
