@@ -54,6 +54,7 @@ ACCEPT_TEXTS = (
     "tout autoriser",
     "autoriser tous les cookies",
     "accepter et fermer",
+    "accepter & fermer",
     # es
     "aceptar todo",
     "aceptar todas",
@@ -79,6 +80,8 @@ ACCEPT_TEXTS = (
     "godkänn",
     "tillåt",
     "i agree",
+    "agree and close",
+    "accept and close",
     "agree",
     "accept",
     "allow",
@@ -169,6 +172,8 @@ REJECT_TEXTS = (
     "refuser tout",
     "refuser tous les cookies",
     "continuer sans accepter",
+    "refuser et fermer",
+    "refuser & fermer",
     "uniquement les cookies nécessaires",
     "cookies nécessaires uniquement",
     # es
@@ -193,7 +198,10 @@ REJECT_TEXTS = (
     "tylko niezbędne",
     "tylko niezbędne pliki cookie",
     "zezwól tylko na niezbędne",
+    "disagree and close",
+    "continue without accepting",
     # single words, every language
+    "disagree",
     "avvisa",
     "avböj",
     "neka",

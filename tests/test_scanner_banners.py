@@ -91,6 +91,25 @@ def test_a_banner_in_each_language_is_found_with_both_buttons(page: Any, lang: s
         assert find(page, "accept")["clicked"] == accept.lower()
 
 
+# Default first-layer labels of widely used consent platforms, as their banners show them.
+PLATFORM_DEFAULTS = [
+    ("Agree and close", "Disagree and close"),
+    ("Accepter & Fermer", "Continuer sans accepter"),
+    ("AGREE", "DISAGREE"),
+    ("Accept All Cookies", "Reject All"),
+    ("Tillåt alla", "Neka"),
+    ("Tillad alle", "Afvis"),
+    ("Alle zulassen", "Ablehnen"),
+]
+
+
+@pytest.mark.parametrize(("accept", "reject"), PLATFORM_DEFAULTS)
+def test_consent_platforms_default_labels_are_found(page: Any, accept: str, reject: str) -> None:
+    page.set_content(banner_page(accept, reject))
+    assert find(page, "reject")["clicked"] == reject.lower()
+    assert find(page, "accept")["clicked"] == accept.lower()
+
+
 def test_the_all_phrase_wins_over_a_single_word_and_typographic_apostrophes_match(
     page: Any,
 ) -> None:
