@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from scanner.banner import ACCEPT_TEXTS, FIND_JS, REJECT_TEXTS
-from scanner.cli import main
-from tests.support.browsers import one_page_scan, require_chromedriver
-from tests.support.live import serve_html
+from tests.support.browsers import require_chromedriver, scan_html
 
 LANGUAGES = ("sv", "en", "da", "nb", "fi", "de", "fr", "es", "nl", "pl")
 BANNER_TEXTS = Path(__file__).resolve().parents[1] / "static" / "banner" / "src" / "i18n"
@@ -150,20 +148,9 @@ def test_a_scan_clicks_a_german_banner_in_a_shadow_root(
 ) -> None:
     if engine == "selenium":
         require_chromedriver()
-    out = tmp_path / "scan.json"
-    with serve_html(banner_page("Alle akzeptieren", "Alle ablehnen", shadow=True)) as site:
-        args = one_page_scan(
-            f"{site.url}/",
-            chromium_path,
-            "--engine",
-            engine,
-            "--phases",
-            "after-reject,after-accept",
-            "--json",
-            str(out),
-        )
-        assert main(args) in (0, 1)
-    report = json.loads(out.read_text(encoding="utf-8"))
+    page = banner_page("Alle akzeptieren", "Alle ablehnen", shadow=True)
+    phases = ("--phases", "after-reject,after-accept")
+    report = scan_html(page, chromium_path, tmp_path / "scan.json", "--engine", engine, *phases)
     phases = {p["phase"]: p for p in report["phases"]}
     assert phases["after-reject"]["banner"]["clicked"] == "alle ablehnen"
     assert phases["after-accept"]["banner"]["clicked"] == "alle akzeptieren"
@@ -175,14 +162,8 @@ def test_a_scan_clicks_a_german_banner_in_a_shadow_root(
 def test_a_banner_that_only_accepts_on_its_first_layer_is_a_finding(
     chromium_path: str, tmp_path: Path
 ) -> None:
-    out = tmp_path / "scan.json"
     page = banner_page("Alle akzeptieren", "Einstellungen").replace("data-choice='reject'", "")
-    with serve_html(page) as site:
-        args = one_page_scan(
-            f"{site.url}/", chromium_path, "--phases", "after-reject", "--json", str(out)
-        )
-        assert main(args) in (0, 1)
-    report = json.loads(out.read_text(encoding="utf-8"))
+    report = scan_html(page, chromium_path, tmp_path / "scan.json", "--phases", "after-reject")
     banner = report["phases"][0]["banner"]
     assert (banner["found"], banner["reject_on_first_layer"], banner["clicked"]) == (
         True,

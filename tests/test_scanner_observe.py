@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from scanner.cli import main
 from scanner.engines.base import Profile
 from scanner.model import CookieEvent, PageVisit
 from scanner.observe import (
@@ -32,8 +31,7 @@ from scanner.observe import (
     storage_write,
     stored_from_jar,
 )
-from tests.support.browsers import one_page_scan, require_chromedriver
-from tests.support.live import serve_html
+from tests.support.browsers import require_chromedriver, scan_html
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -465,11 +463,7 @@ def test_a_flood_of_forged_records_is_bounded_and_reported(
 ) -> None:
     if engine == "selenium":
         require_chromedriver()
-    out = tmp_path / "scan.json"
-    with serve_html(FLOOD_PAGE) as site:
-        args = one_page_scan(f"{site.url}/", chromium_path, "--engine", engine, "--json", str(out))
-        assert main(args) in (0, 1)
-    report = json.loads(out.read_text(encoding="utf-8"))
+    report = scan_html(FLOOD_PAGE, chromium_path, tmp_path / "scan.json", "--engine", engine)
     page = report["phases"][0]["pages"][0]
     assert page["probe_records_dropped"] >= 1
     assert len(report["cookies"]) <= MAX_RECORDS_PER_PAGE

@@ -5,6 +5,7 @@ command line of a quick cookie scan."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -81,6 +82,16 @@ def assert_no_new_browsers(before: set[int]) -> None:
     _, alive = psutil.wait_procs(procs, timeout=20)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [(p.pid, p.name(), p.cmdline()[:3]) for p in alive]
+
+
+def scan_html(html: str, chromium: str, out: Path, *extra: str) -> dict[str, Any]:
+    """The JSON report of a quick scan (one_page_scan) of one page served on loopback."""
+    from scanner.cli import main
+    from tests.support.live import serve_html
+
+    with serve_html(html) as site:
+        assert main(one_page_scan(f"{site.url}/", chromium, *extra, "--json", str(out))) in (0, 1)
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def one_page_scan(url: str, chromium: str, *extra: str, wait_ms: int = 300) -> list[str]:
