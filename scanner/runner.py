@@ -156,7 +156,8 @@ class PhaseRunner:
             profile.drain_into(visit)
             if self.config.screenshots:
                 result.screenshot = profile.screenshot()  # the page once the banner was answered
-            visit.storage = [*visit.storage]
+            # What the click stored belongs to this visit too (the next page may never come).
+            visit.storage = profile.storage_items(profile.frame_storage(), visit.final_url)
             result.pages.append(visit)
             if "pre-consent" in self.config.phases:
                 self.pages_ready.wait(max(0.0, self.deadline - time.monotonic()))

@@ -172,3 +172,23 @@ def test_a_banner_that_only_accepts_on_its_first_layer_is_a_finding(
     )
     found = [f for f in report["findings"] if f["type"] == "no_reject_on_first_layer"]
     assert [(f["severity"], f["phase"]) for f in found] == [("medium", "after-reject")]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("engine", ["playwright", "selenium"])
+def test_what_the_banner_click_stores_is_seen_with_its_script_on_a_one_page_scan(
+    engine: str, chromium_path: str, tmp_path: Path
+) -> None:
+    if engine == "selenium":
+        require_chromedriver()
+    # The click also stores the choice in localStorage; there is no second page to see it on.
+    page = banner_page("Alle akzeptieren", "Alle ablehnen").replace(
+        "banner.style.display = 'none';",
+        "localStorage.setItem('zq_choice', b.dataset.choice); banner.style.display = 'none';",
+    )
+    report = scan_html(
+        page, chromium_path, tmp_path / "scan.json", "--engine", engine, "--phases", "after-accept"
+    )
+    stored = {s["key"]: s for s in report["storage"]}
+    assert stored["zq_choice"]["phases"] == ["after-accept"]
+    assert stored["zq_choice"]["setter"] == report["phases"][0]["pages"][0]["final_url"]
