@@ -467,3 +467,16 @@ def test_a_flood_of_forged_records_is_bounded_and_reported(
     page = report["phases"][0]["pages"][0]
     assert page["probe_records_dropped"] >= 1
     assert len(report["cookies"]) <= MAX_RECORDS_PER_PAGE
+
+
+@pytest.mark.browser
+def test_storage_read_through_a_blank_iframe_is_listed_once(
+    chromium_path: str, tmp_path: Path
+) -> None:
+    page = (
+        "<!doctype html><html><body><iframe></iframe>"
+        "<script>localStorage.setItem('zq_k', '1');</script></body></html>"
+    )
+    report = scan_html(page, chromium_path, tmp_path / "scan.json")
+    origins = [s["origin"] for s in report["storage"] if s["key"] == "zq_k"]
+    assert origins == [report["phases"][0]["pages"][0]["final_url"].rstrip("/")]

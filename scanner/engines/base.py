@@ -274,6 +274,8 @@ class Profile(ABC):
         """origin|kind|key of every storage item in the current page's frames."""
         keys = []
         for data in self.frame_storage():
+            if data.get("origin") in (None, "", "null"):
+                continue
             for kind in ("local", "session"):
                 keys.extend(storage_ident(data["origin"], kind, k) for k, _ in data.get(kind) or [])
         return keys
@@ -330,6 +332,10 @@ class Profile(ABC):
         """StorageItems from the STORAGE_JS answers of each frame."""
         items = []
         for frame in frames:
+            if frame.get("origin") in (None, "", "null"):
+                # An about:blank frame reads its parent's storage (already listed) with the
+                # origin "null"; an opaque origin has no storage of its own.
+                continue
             for kind in ("local", "session"):
                 for key, length in frame.get(kind) or []:
                     items.append(
