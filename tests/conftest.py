@@ -27,7 +27,7 @@ from tests.support.apps import (
     reset_database,
 )
 from tests.support.banner import build_app
-from tests.support.browsers import CHROMIUM, CHROMIUM_ARGS, open_context
+from tests.support.browsers import CHROMIUM, CHROMIUM_ARGS, open_context, require_chromedriver
 from tests.support.console import console_app
 from tests.support.live import LiveServer
 from tests.support.log import SealedLog, cli, export_bundle, post_receipts
@@ -119,6 +119,14 @@ def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
         missing(f"Chromium not found at {CHROMIUM}")
     return CHROMIUM
+
+
+@pytest.fixture(params=["playwright", "selenium"])
+def scan_engine(request: pytest.FixtureRequest, chromium_path: str) -> str:
+    """Each of the scanner's engines in turn (Selenium needs ChromeDriver, loudly under CI)."""
+    if request.param == "selenium":
+        require_chromedriver()
+    return request.param
 
 
 @pytest.fixture(scope="module")

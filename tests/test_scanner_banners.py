@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scanner.banner import ACCEPT_TEXTS, FIND_JS, REJECT_TEXTS
-from tests.support.browsers import require_chromedriver, scan_html
+from tests.support.browsers import scan_html
 
 LANGUAGES = ("sv", "en", "da", "nb", "fi", "de", "fr", "es", "nl", "pl")
 BANNER_TEXTS = Path(__file__).resolve().parents[1] / "static" / "banner" / "src" / "i18n"
@@ -142,15 +142,14 @@ def test_a_banner_inside_an_open_shadow_root_is_found(page: Any) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("engine", ["playwright", "selenium"])
 def test_a_scan_clicks_a_german_banner_in_a_shadow_root(
-    engine: str, chromium_path: str, tmp_path: Path
+    scan_engine: str, chromium_path: str, tmp_path: Path
 ) -> None:
-    if engine == "selenium":
-        require_chromedriver()
     page = banner_page("Alle akzeptieren", "Alle ablehnen", shadow=True)
     phases = ("--phases", "after-reject,after-accept")
-    report = scan_html(page, chromium_path, tmp_path / "scan.json", "--engine", engine, *phases)
+    report = scan_html(
+        page, chromium_path, tmp_path / "scan.json", "--engine", scan_engine, *phases
+    )
     phases = {p["phase"]: p for p in report["phases"]}
     assert phases["after-reject"]["banner"]["clicked"] == "alle ablehnen"
     assert phases["after-accept"]["banner"]["clicked"] == "alle akzeptieren"
@@ -175,19 +174,22 @@ def test_a_banner_that_only_accepts_on_its_first_layer_is_a_finding(
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("engine", ["playwright", "selenium"])
 def test_what_the_banner_click_stores_is_seen_with_its_script_on_a_one_page_scan(
-    engine: str, chromium_path: str, tmp_path: Path
+    scan_engine: str, chromium_path: str, tmp_path: Path
 ) -> None:
-    if engine == "selenium":
-        require_chromedriver()
     # The click also stores the choice in localStorage; there is no second page to see it on.
     page = banner_page("Alle akzeptieren", "Alle ablehnen").replace(
         "banner.style.display = 'none';",
         "localStorage.setItem('zq_choice', b.dataset.choice); banner.style.display = 'none';",
     )
     report = scan_html(
-        page, chromium_path, tmp_path / "scan.json", "--engine", engine, "--phases", "after-accept"
+        page,
+        chromium_path,
+        tmp_path / "scan.json",
+        "--engine",
+        scan_engine,
+        "--phases",
+        "after-accept",
     )
     stored = {s["key"]: s for s in report["storage"]}
     assert stored["zq_choice"]["phases"] == ["after-accept"]

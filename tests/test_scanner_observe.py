@@ -31,7 +31,7 @@ from scanner.observe import (
     storage_write,
     stored_from_jar,
 )
-from tests.support.browsers import require_chromedriver, scan_html
+from tests.support.browsers import scan_html
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -457,13 +457,10 @@ FLOOD_PAGE = f"""<!doctype html><html><body><p>Flood</p><script>
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("engine", ["playwright", "selenium"])
 def test_a_flood_of_forged_records_is_bounded_and_reported(
-    engine: str, chromium_path: str, tmp_path: Path
+    scan_engine: str, chromium_path: str, tmp_path: Path
 ) -> None:
-    if engine == "selenium":
-        require_chromedriver()
-    report = scan_html(FLOOD_PAGE, chromium_path, tmp_path / "scan.json", "--engine", engine)
+    report = scan_html(FLOOD_PAGE, chromium_path, tmp_path / "scan.json", "--engine", scan_engine)
     page = report["phases"][0]["pages"][0]
     assert page["probe_records_dropped"] >= 1
     assert len(report["cookies"]) <= MAX_RECORDS_PER_PAGE
