@@ -20,10 +20,11 @@ from scanner.model import CookieEvent, StoredCookie
 MAX_STORED_SECONDS = 400 * 86400
 
 # Runs in every frame before any page script: records document.cookie and CookieStore writes,
-# and the first Storage.setItem of each key, with the URL of the script that made them. Engines collect the records through a binding
-# (Playwright), or from the browser's console log with window.__cmScanLog as a fallback
-# (Selenium: the console log keeps the records of frames that are gone by the time the
-# engine looks, such as a cookie-sync iframe that removes itself).
+# and the first Storage.setItem of each key, with the URL of the script that made them.
+# Engines collect the records through a binding (Playwright), or from the browser's console
+# log with window.__cmScanLog as a fallback (Selenium: the console log keeps the records of
+# frames that are gone by the time the engine looks, such as a cookie-sync iframe that
+# removes itself).
 CONSOLE_PREFIX = "__cmScan:"
 PROBE_JS = r"""
 (() => {

@@ -272,13 +272,8 @@ class Profile(ABC):
 
     def storage_keys(self) -> list[str]:
         """origin|kind|key of every storage item in the current page's frames."""
-        keys = []
-        for data in self.frame_storage():
-            if data.get("origin") in (None, "", "null"):
-                continue
-            for kind in ("local", "session"):
-                keys.extend(storage_ident(data["origin"], kind, k) for k, _ in data.get(kind) or [])
-        return keys
+        items = self.storage_items(self.frame_storage(), "")
+        return [storage_ident(i.origin, i.kind, i.key) for i in items]
 
     @abstractmethod
     def page_html(self) -> str:
