@@ -32,6 +32,13 @@ balancers, the consent record itself) with convenience settings (language, chat 
 state), so either of our two non-tracking purposes counts as right; analytics or marketing
 for a Functional row counts as wrong. `unknown` always counts as wrong.
 
+A second reading (`--second-reading`, default bench/data/ocd-second-reading.csv) gives
+each OCD row, by its ID, the purpose a reviewer chose from the row's name, domain, description
+and retention without seeing its Category. Its agreement with the OCD under the mapping above
+is how far the OCD's labels themselves can be reproduced (`second_reading.agreement`), and
+the classifier is also scored on the rows where both readings agree
+(`second_reading.accuracy_where_readings_agree`).
+
 An unknown cookie's best guess (`guess`: preferences for a first-party session cookie; a
 row is a session cookie when its Retention period says "session") is scored apart, as
 `guesses`, `guesses_right` and `accuracy_counting_guesses`: nothing in a scan acts on it.
@@ -64,6 +71,7 @@ ACCEPTED = {
     "functional": {"necessary", "preferences"},
 }
 SPLITS = ("dev", "test", "all")
+SECOND_READING = Path(__file__).resolve().parent / "data" / "ocd-second-reading.csv"
 PREDICTIONS = ("necessary", "preferences", "analytics", "marketing", "unknown")
 _HOST = re.compile(r"^\.?([a-z0-9-]+(?:\.[a-z0-9-]+)+)\b", re.IGNORECASE)
 _COUNT = re.compile(r"\s*\[x\d+\]$")
@@ -117,6 +125,7 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
                 continue
             rows.append(
                 {
+                    "id": (row.get("ID") or "").strip(),
                     "name": raw,
                     "platform": (row.get("Platform") or "").strip(),
                     "split": split_of(row.get("Platform") or ""),
@@ -143,11 +152,28 @@ class Tally:
         self.wrong: list[tuple[str, str, str, str]] = []
         self.guesses = 0
         self.guesses_right = 0
+        # Against the second reading: rows it labels, rows it agrees with the OCD on, and
+        # the rows of those that the classifier gets right.
+        self.read = 0
+        self.readings_agree = 0
+        self.right_where_agree = 0
 
     def add(
-        self, name: str, host: str, truth: str, predicted: str, source: str, guess: str | None
+        self,
+        name: str,
+        host: str,
+        truth: str,
+        predicted: str,
+        source: str,
+        guess: str | None,
+        second: str | None = None,
     ) -> None:
         ok = predicted in ACCEPTED[truth]
+        if second is not None:
+            self.read += 1
+            if second in ACCEPTED[truth]:
+                self.readings_agree += 1
+                self.right_where_agree += ok
         self.total += 1
         self.right += ok
         self.unknown += predicted == "unknown"
@@ -175,6 +201,16 @@ class Tally:
             "accuracy_counting_guesses": (
                 round((self.right + self.guesses_right) / self.total, 4) if self.total else None
             ),
+            "second_reading": {
+                "rows": self.read,
+                "agreement": round(self.readings_agree / self.read, 4) if self.read else None,
+                "rows_where_readings_agree": self.readings_agree,
+                "accuracy_where_readings_agree": (
+                    round(self.right_where_agree / self.readings_agree, 4)
+                    if self.readings_agree
+                    else None
+                ),
+            },
             "per_category": {
                 k: {"rows": v["total"], "accuracy": round(v["right"] / v["total"], 4)}
                 for k, v in sorted(self.per.items())
@@ -184,8 +220,21 @@ class Tally:
         }
 
 
-def run(path: Path, split: str = "all") -> dict[str, Any]:
+def load_second_reading(path: Path | None) -> dict[str, str]:
+    """OCD row ID -> the purpose a second reader gave it (empty without a file)."""
+    if path is None:
+        return {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reading = {row["id"].strip(): row["purpose"].strip() for row in csv.DictReader(fh)}
+    unexpected = set(reading.values()) - set(PREDICTIONS[:-1])
+    if unexpected:
+        raise ValueError(f"{path}: purposes must be our four, not {sorted(unexpected)}")
+    return reading
+
+
+def run(path: Path, split: str = "all", second_reading: Path | None = None) -> dict[str, Any]:
     kb = KnowledgeBase.load_default()
+    reading = load_second_reading(second_reading)
     unseen, known_own, known_moved = Tally(), Tally(), Tally()
     rows = [r for r in load_rows(path) if split == "all" or r["split"] == split]
     platforms = set()
@@ -196,17 +245,18 @@ def run(path: Path, split: str = "all") -> dict[str, Any]:
         known = known_by_name(kb, candidates)
         truth = row["category"]
         session = row["session"]
+        second = reading.get(row["id"])
         if known is None:
             name = candidates[0]
             c = classify(name, host, knowledge=kb, site_domains=(SITE_HOST,), session=session)
-            unseen.add(name, host, truth, c.category, c.source, c.guess)
+            unseen.add(name, host, truth, c.category, c.source, c.guess, second)
             continue
         c = classify(known, host, knowledge=kb, site_domains=(SITE_HOST,), session=session)
-        known_own.add(known, host, truth, c.category, c.source, c.guess)
+        known_own.add(known, host, truth, c.category, c.source, c.guess, second)
         c = classify(
             known, WHITE_LABEL_HOST, knowledge=kb, site_domains=(SITE_HOST,), session=session
         )
-        known_moved.add(known, WHITE_LABEL_HOST, truth, c.category, c.source, c.guess)
+        known_moved.add(known, WHITE_LABEL_HOST, truth, c.category, c.source, c.guess, second)
     return {
         "ocd": str(path),
         "site": SITE_HOST,
@@ -241,6 +291,13 @@ def _print(result: dict[str, Any], verbose: bool) -> None:
                 f"  best guesses for unknown cookies: {s['guesses_right']} of {s['guesses']} "
                 f"right; accuracy counting them {s['accuracy_counting_guesses']:.1%}"
             )
+        second = s["second_reading"]
+        if second["rows"]:
+            print(
+                f"  second reading agrees with the OCD on {second['agreement']:.1%} of "
+                f"{second['rows']} rows; accuracy on the {second['rows_where_readings_agree']} "
+                f"rows where both agree {second['accuracy_where_readings_agree']:.1%}"
+            )
         for cat, v in s["per_category"].items():
             print(f"  {cat:<16} {v['rows']:>4} rows  {v['accuracy']:.1%}")
         print("  confusion (OCD category -> predicted):")
@@ -264,13 +321,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--split", choices=SPLITS, default="all", help="rows by Platform: dev, test or all"
     )
+    parser.add_argument(
+        "--second-reading",
+        type=Path,
+        default=SECOND_READING,
+        help="CSV of id,purpose: a second labelling of the OCD rows (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-second-reading", action="store_true", help="leave the second reading out"
+    )
     args = parser.parse_args(argv)
     if not args.ocd.is_file():
         parser.error(f"{args.ocd}: no such file")
     if args.verbose and args.split != "dev":
         # Listing held-out rows would let them steer the rules: only dev rows are shown.
         parser.error("--verbose lists rows of the dev split only (use --split dev)")
-    result = run(args.ocd, args.split)
+    second = None if args.no_second_reading else args.second_reading
+    if second is not None and not second.is_file():
+        parser.error(f"{second}: no such file (or use --no-second-reading)")
+    result = run(args.ocd, args.split, second)
     if args.json:
         out = {k: v for k, v in result.items() if not k.startswith("_")}
         print(json.dumps(out, indent=2))

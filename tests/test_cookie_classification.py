@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from bench.cookie_classification import main, run, split_of
+from bench.cookie_classification import SECOND_READING, main, run, split_of
 from scanner.classify import CONFIDENCE, MAX_NAME, classify, evidence
 from scanner.knowledge import KnowledgeBase
 
@@ -581,6 +581,48 @@ def test_the_benchmark_scores_guesses_apart_from_accuracy(tmp_path):
     assert (unseen["accuracy"], unseen["unknown"]) == (0.0, 3)
     assert (unseen["guesses"], unseen["guesses_right"]) == (2, 1)
     assert unseen["accuracy_counting_guesses"] == round(1 / 3, 4)
+
+
+def test_the_benchmark_scores_against_a_second_reading_of_the_rows(tmp_path, capsys):
+    rows = [
+        "r1,Vendor A,Marketing,zq_alpha,adnxs.com,,1 year,,,0\n",  # both say marketing
+        "r2,Vendor A,Marketing,zq_beta,adnxs.com,,1 year,,,0\n",  # the second says analytics
+        "r3,Vendor A,Functional,zq_gamma,adnxs.com,,1 year,,,0\n",  # both: not tracking
+        "r4,Vendor A,Analytics,zq_delta,adnxs.com,,1 year,,,0\n",  # not in the second reading
+    ]
+    ocd = tmp_path / "ocd.csv"
+    ocd.write_text(OCD_HEADER + "".join(rows), encoding="utf-8")
+    second = tmp_path / "second.csv"
+    second.write_text("id,purpose\nr1,marketing\nr2,analytics\nr3,necessary\n", encoding="utf-8")
+    unseen = run(ocd, "all", second)["unseen"]
+    # adnxs.com is an ad network's domain: every row is called marketing.
+    assert unseen["second_reading"] == {
+        "rows": 3,
+        "agreement": round(2 / 3, 4),
+        "rows_where_readings_agree": 2,
+        "accuracy_where_readings_agree": 0.5,
+    }
+    assert run(ocd, "all")["unseen"]["second_reading"]["rows"] == 0
+    second.write_text("id,purpose\nr1,advertising\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="advertising"):
+        run(ocd, "all", second)
+    with pytest.raises(SystemExit):
+        main(["--ocd", str(ocd), "--second-reading", str(tmp_path / "missing.csv")])
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_the_bundled_second_reading_labels_each_ocd_row_once_with_one_of_our_purposes():
+    text = SECOND_READING.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "id,purpose"
+    ids = [line.split(",")[0] for line in lines[1:]]
+    assert len(ids) == len(set(ids)) == 584  # the OCD snapshot the benchmark names
+    assert {line.split(",")[1] for line in lines[1:]} == {
+        "necessary",
+        "preferences",
+        "analytics",
+        "marketing",
+    }
 
 
 # --- A value in a tracker's own format -------------------------------------------------------
