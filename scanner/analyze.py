@@ -66,6 +66,46 @@ def _set_events(phase: PhaseResult) -> Iterable[CookieEvent]:
             yield event
 
 
+def _jar_events(phase: PhaseResult) -> Iterable[CookieEvent]:
+    """Cookies in the phase's jars that no observed write explains, as events of source "jar".
+
+    The engines see Set-Cookie headers and page scripts; a service worker's CookieStore, or a
+    path an engine misses, still leaves the cookie in the jar, which is read after every page.
+    """
+    if phase.action_at is not None and not phase.banner.clicked:
+        return
+    explained = {(e.name, e.domain) for v in phase.pages for e in v.events if not e.refused}
+    for visit in phase.pages:
+        for cookie in visit.jar:
+            key = (cookie.name, cookie.domain)
+            if key in explained:
+                continue
+            explained.add(key)  # the first page whose jar held it is where it was set
+            if phase.action_at is not None:
+                # Action phases read their jars after the click (the start page's again): an
+                # unchanged value from before the click was not set by the reject or accept.
+                before = phase.before_action.get(
+                    cookie_key(cookie.name, cookie.domain, cookie.path)
+                )
+                if before is not None and before == cookie.value:
+                    continue
+            yield CookieEvent(
+                name=cookie.name,
+                value=cookie.value,
+                domain=cookie.domain,
+                path=cookie.path,
+                source="jar",
+                page_url=visit.final_url,
+                frame_url=visit.final_url,
+                secure=cookie.secure,
+                http_only=cookie.http_only,
+                same_site=cookie.same_site,
+                jar_persistent=cookie.expires is not None,
+                # The jar holds the expiry it stored (at most 400 days), not the one asked for.
+                at=phase.action_at or 0.0,
+            )
+
+
 def _declared_lifetime_seconds(value: str | None) -> float | None:
     if not value or value == "session":
         return None
@@ -124,6 +164,8 @@ class Analysis:
         for phase in self.phases:
             for event in _set_events(phase):
                 self._add_cookie(event, phase.phase)
+            for event in _jar_events(phase):
+                self._add_cookie(event, phase.phase)
             for visit in phase.pages:
                 self.refused.extend(e for e in visit.events if e.refused)
                 for item in visit.storage:
@@ -138,19 +180,20 @@ class Analysis:
         report = self.cookies.get(key)
         if report is None:
             which, registrable = party(event.domain, self.site_host)
+            session = event.requested_seconds is None and not event.jar_persistent
             report = CookieReport(
                 name=event.name,
                 domain=event.domain,
                 party=which,
                 registrable_domain=registrable,
-                lifetime_class="session" if event.requested_seconds is None else "persistent",
+                lifetime_class="session" if session else "persistent",
                 requested_seconds=event.requested_seconds,
                 stored_seconds=None,
                 classification=self.classify(
                     event.name,
                     event.domain,
                     setter=event.setter,
-                    session=event.requested_seconds is None,
+                    session=session,
                     value=event.value,
                 ),
                 phases=[],
@@ -169,10 +212,12 @@ class Analysis:
                 },
             )
             self.cookies[key] = report
-        if event.requested_seconds is not None and (
+        longer = event.requested_seconds is not None and (
             report.requested_seconds is None or event.requested_seconds > report.requested_seconds
-        ):
+        )
+        if longer:
             report.requested_seconds = event.requested_seconds
+        if (longer or event.jar_persistent) and report.lifetime_class == "session":
             report.lifetime_class = "persistent"
             if report.classification.guess is not None:
                 # The guess rested on a session cookie, and this write gave it an expiry.
@@ -226,10 +271,16 @@ class Analysis:
                 for cookie in visit.jar:
                     key = (cookie.name, cookie.domain)
                     report = self.cookies.get(key)
-                    if report is None or cookie.expires is None or key not in set_at:
+                    if report is None or cookie.expires is None:
+                        continue
+                    if key in set_at:
+                        start = set_at[key]
+                    elif "jar" in report.sources:
+                        start = time.time()  # no write seen: the lifetime it has left, at least
+                    else:
                         continue
                     # Whole seconds: the clocks of browser and scanner differ by milliseconds.
-                    stored = min(MAX_STORED_SECONDS, max(0, round(cookie.expires - set_at[key])))
+                    stored = min(MAX_STORED_SECONDS, max(0, round(cookie.expires - start)))
                     report.stored_seconds = max(report.stored_seconds or 0, stored)
 
     # -- findings ---------------------------------------------------------------------------
@@ -371,17 +422,17 @@ class Analysis:
             )
         declared = _declared_lifetime_seconds(cls.declared_lifetime)
         requested = report.requested_seconds
+        session = report.lifetime_class == "session"
+        # A cookie seen only in the jar has no requested lifetime; what the jar holds is the
+        # least it asked for.
+        lives = requested if requested is not None else report.stored_seconds
         problem = None
-        if declared is None and requested is not None:
+        if declared is None and not session:
             problem = "declared as a session cookie but is persistent"
-        elif declared is not None and requested is None:
+        elif declared is not None and session:
             problem = "declared persistent but is a session cookie"
-        elif (
-            declared is not None
-            and requested is not None
-            and requested > declared * LIFETIME_TOLERANCE
-        ):
-            problem = f"lives {requested / 86400:.0f} days, declared {cls.declared_lifetime}"
+        elif declared is not None and lives is not None and lives > declared * LIFETIME_TOLERANCE:
+            problem = f"lives {lives / 86400:.0f} days, declared {cls.declared_lifetime}"
         if problem:
             self._add(
                 Finding(

@@ -19,7 +19,10 @@ class CookieEvent:
     value: str
     domain: str  # the cookie's domain (host for host-only cookies), without a leading dot
     path: str
-    source: str  # "header" (Set-Cookie), "script" (document.cookie), "cookiestore"
+    # "header" (Set-Cookie), "script" (document.cookie), "cookiestore"; "jar" for a cookie
+    # found in the browser's jar that no observed write explains (a service worker's
+    # CookieStore, for one): the analysis makes those, engines never do.
+    source: str
     page_url: str  # top-level page being visited
     frame_url: str  # document that received the header or ran the script
     request_url: str | None = None  # response that carried the Set-Cookie header
@@ -34,6 +37,8 @@ class CookieEvent:
     refused_reasons: list[str] = field(default_factory=list)
     raw: str | None = None  # the Set-Cookie line or the string assigned to document.cookie
     at: float = 0.0  # monotonic seconds when the engine saw it
+    # Source "jar" only: whether the jar holds it with an expiry (the request is unknown).
+    jar_persistent: bool = False
 
 
 @dataclass

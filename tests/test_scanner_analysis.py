@@ -112,6 +112,92 @@ def test_stored_lifetime_counts_from_the_write_and_is_capped() -> None:
     assert MAX_STORED_SECONDS - 2 <= cookie.stored_seconds <= MAX_STORED_SECONDS
 
 
+# -- cookies in the jar that no write explains ----------------------------------------------
+
+
+def jar_cookie(name: str, value: str, expires: float | None) -> StoredCookie:
+    return StoredCookie(name, value, "www.example.se", "/", expires, True, False, "Lax")
+
+
+def test_a_cookie_in_the_jar_that_no_write_explains_is_reported_from_the_jar() -> None:
+    import time
+
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+    visit.events = [event("_ga", "GA1.2.3.4", 1.0, source="header")]
+    visit.jar = [
+        jar_cookie("_ga", "GA1.2.3.4", None),  # explained by its Set-Cookie
+        jar_cookie("sw_uid", "u1", time.time() + 86400),  # a service worker's CookieStore
+        jar_cookie("sw_tab", "t1", None),
+    ]
+    later = PageVisit(f"{SITE}/b", f"{SITE}/b", 200, "pre-consent")
+    later.jar = list(visit.jar)  # still there on the next page: listed once, on the first
+    phase = PhaseResult("pre-consent", pages=[visit, later])
+    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    assert analysis.cookies[("_ga", "www.example.se")].sources == ["header"]
+    sw = analysis.cookies[("sw_uid", "www.example.se")]
+    assert (sw.sources, sw.setters, sw.pages) == (["jar"], [], [f"{SITE}/"])
+    assert (sw.lifetime_class, sw.requested_seconds) == ("persistent", None)
+    assert 86390 <= sw.stored_seconds <= 86400  # what it had left when the scan read it
+    assert (sw.first_seen["source"], sw.first_seen["setter"]) == ("jar", None)
+    assert sw.classification.guess is None  # persistent: no session-cookie guess
+    tab = analysis.cookies[("sw_tab", "www.example.se")]
+    assert (tab.lifetime_class, tab.classification.guess) == ("session", "preferences")
+    finding = next(f for f in analysis.findings if f.type == "pre_consent" and f.cookie == "sw_uid")
+    assert (finding.page, finding.setter, finding.evidence["sources"]) == (
+        f"{SITE}/",
+        None,
+        ["jar"],
+    )
+    config = ScanConfig(url=f"{SITE}/")
+    report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
+    assert "jar: only in the browser&#x27;s cookie jar, no write seen" in render_html(report)
+    assert "jar: bara i webbläsarens kakburk" in render_html(report, lang="sv")
+
+
+def test_jar_cookies_after_a_click_count_only_when_new_or_changed() -> None:
+    visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "after-reject")
+    visit.jar = [jar_cookie("kept", "1", None), jar_cookie("changed", "new", None)]
+    visit.jar.append(jar_cookie("fresh", "x", None))
+    clicked = BannerInfo(found=True, kind="generic", clicked="neka alla")
+    before = {"kept\x00www.example.se\x00/": "1", "changed\x00www.example.se\x00/": "old"}
+    phase = PhaseResult(
+        "after-reject", pages=[visit], before_action=before, action_at=3.0, banner=clicked
+    )
+    analysis = Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run()
+    assert sorted(n for n, _ in analysis.cookies) == ["changed", "fresh"]
+    assert {f.cookie for f in analysis.findings if f.type == "after_reject"} == {"changed", "fresh"}
+    phase.banner = BannerInfo()  # no banner was clicked: nothing happened after a reject
+    assert Analysis(f"{SITE}/", [phase], None, KnowledgeBase.load_default()).run().cookies == {}
+
+
+def test_a_jar_only_cookie_is_checked_against_its_declared_lifetime() -> None:
+    import time
+
+    def lifetime_problem(declared: dict[str, Any], expires: float | None) -> str | None:
+        declaration = load_declaration(
+            {
+                "site": "example",
+                "name": "Example",
+                "domains": ["www.example.se"],
+                "cookies": [{"name": "sw_uid", "category": "necessary", **declared}],
+            }
+        )
+        visit = PageVisit(f"{SITE}/", f"{SITE}/", 200, "pre-consent")
+        visit.jar = [jar_cookie("sw_uid", "u1", expires)]
+        phase = PhaseResult("pre-consent", pages=[visit])
+        analysis = Analysis(f"{SITE}/", [phase], declaration, KnowledgeBase.empty()).run()
+        found = [f.message for f in analysis.findings if f.type == "lifetime_mismatch"]
+        return found[0] if found else None
+
+    ten_days = time.time() + 10 * 86400
+    assert lifetime_problem({"lifetime": "P1D"}, ten_days) == "sw_uid lives 10 days, declared P1D"
+    assert lifetime_problem({"lifetime": "P30D"}, ten_days) is None
+    assert lifetime_problem({}, ten_days) == "sw_uid declared as a session cookie but is persistent"
+    assert lifetime_problem({"lifetime": "P1D"}, None) == (
+        "sw_uid declared persistent but is a session cookie"
+    )
+
+
 # -- exit status and reports ----------------------------------------------------------------
 
 

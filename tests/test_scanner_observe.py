@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,8 @@ from scanner.observe import (
     storage_write,
     stored_from_jar,
 )
-from tests.support.browsers import scan_html
+from tests.support.browsers import one_page_scan, scan_html
+from tests.support.live import Serving, serve_http
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -477,3 +480,61 @@ def test_storage_read_through_a_blank_iframe_is_listed_once(
     report = scan_html(page, chromium_path, tmp_path / "scan.json")
     origins = [s["origin"] for s in report["storage"] if s["key"] == "zq_k"]
     assert origins == [report["phases"][0]["pages"][0]["final_url"].rstrip("/")]
+
+
+# A service worker sets a cookie through its own CookieStore: no Set-Cookie, and no page script
+# the probe runs in. The page's image is held until the worker has set it, so the page's load
+# (which the scanner waits for) comes after the cookie is in the jar.
+SW_PAGE = b"""<!doctype html><html><body><p>Shop</p>
+<script>navigator.serviceWorker.register('/sw.js');</script><img src="/hold" alt=""></body></html>"""
+SW_SCRIPT = b"""self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(
+  cookieStore.set({name: 'sw_uid', value: 'u123', expires: Date.now() + 86400000})
+    .then(() => fetch('/sw-done'))));"""
+
+
+def service_worker_site(worker_done: threading.Event) -> Serving:
+    """A page whose service worker sets the cookie sw_uid; `worker_done` is set after it."""
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/sw.js":
+                body, kind = SW_SCRIPT, "text/javascript"
+            elif self.path == "/sw-done":
+                worker_done.set()
+                body, kind = b"ok", "text/plain"
+            elif self.path == "/hold":
+                worker_done.wait(10)
+                body, kind = b"GIF89a", "image/gif"
+            else:
+                body, kind = SW_PAGE, "text/html; charset=utf-8"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return serve_http(Site)
+
+
+@pytest.mark.browser
+def test_a_cookie_only_the_jar_shows_is_reported_from_the_jar(
+    scan_engine: str, chromium_path: str, tmp_path: Path
+) -> None:
+    from scanner.cli import main
+
+    worker_done = threading.Event()
+    out = tmp_path / "scan.json"
+    with service_worker_site(worker_done) as site:
+        args = one_page_scan(f"{site.url}/", chromium_path, "--engine", scan_engine)
+        assert main([*args, "--json", str(out)]) in (0, 1)
+    assert worker_done.is_set()
+    report = json.loads(out.read_text(encoding="utf-8"))
+    (cookie,) = report["cookies"]
+    assert (cookie["name"], cookie["sources"], cookie["setters"]) == ("sw_uid", ["jar"], [])
+    assert (cookie["lifetime_class"], cookie["requested_seconds"]) == ("persistent", None)
+    assert 86000 <= cookie["stored_seconds"] <= 86400
+    assert ("pre_consent", "sw_uid") in {(f["type"], f["cookie"]) for f in report["findings"]}

@@ -138,6 +138,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "lifetime_asked": "Lifetime asked",
         "stored": "Stored",
         "set_by": "Set by",
+        "jar_only": "only in the browser's cookie jar, no write seen",
         "refused": "Refused by the browser",
         "reasons": "Reasons",
         "storage": "Local and session storage",
@@ -202,6 +203,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "lifetime_asked": "Begärd livslängd",
         "stored": "Lagrad",
         "set_by": "Satt av",
+        "jar_only": "bara i webbläsarens kakburk, ingen skrivning sedd",
         "refused": "Nekade av webbläsaren",
         "reasons": "Skäl",
         "storage": "Lokal lagring och sessionslagring",
@@ -395,6 +397,7 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
     )
     for c in report["cookies"]:
         cls = c["classification"]
+        set_by = ", ".join(c["setters"][:3]) or (t["jar_only"] if "jar" in c["sources"] else "")
         out.append(
             f"<tr><td><code>{_e(c['name'])}</code></td><td>{_e(c['domain'])}</td>"
             f"<td>{_e(c['party'])}</td><td>{_e(cls['category'])}</td><td>{_e(cls['source'])}{_reason(cls)}</td>"
@@ -402,7 +405,7 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
             f"<td data-v='{c['requested_seconds'] or 0}'>{_days(c['requested_seconds'], t)}</td>"
             f"<td data-v='{c['stored_seconds'] or 0}'>{_days(c['stored_seconds'], t)}</td>"
             f"<td>{_e(', '.join(c['phases']))}</td><td>{_e(', '.join(c['sources']))}: "
-            f"{_e(', '.join(c['setters'][:3]))}</td></tr>"
+            f"{_e(set_by)}</td></tr>"
         )
     out.append("</tbody></table>")
     if report.get("refused_cookies"):
