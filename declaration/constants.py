@@ -58,6 +58,9 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 PHASES = ("pre-consent", "after-reject", "after-accept")
 # The purpose categories a declaration knows by default, in the order they are shown.
 PURPOSES = ("necessary", "preferences", "analytics", "marketing")
+# What a page keeps on the visitor's device besides cookies (Art. 5(3) ePrivacy covers all of
+# it): localStorage and sessionStorage keys, and IndexedDB databases by name.
+STORAGE_KINDS = ("local", "session", "indexeddb")
 MAX_TEXT = 5000
 
 # The parts of a declaration a visitor is shown: a change here is a new revision and means

@@ -32,6 +32,7 @@ from declaration.constants import (
     REGION_RULES,
     SEVERITIES,
     SITE_KEY_RE,
+    STORAGE_KINDS,
     TEXT_KEYS,
 )
 from declaration.durations import parse_duration
@@ -193,7 +194,7 @@ class CookieSchema(_Strict):
     lifetime = fields.String(load_default="session", validate=_validate_lifetime)
     purpose = _localized(load_default=dict)
     storage = fields.String(
-        load_default="cookie", validate=validate.OneOf(["cookie", "local", "session"])
+        load_default="cookie", validate=validate.OneOf(["cookie", *STORAGE_KINDS])
     )
 
     @validates_schema

@@ -13,6 +13,7 @@ from declaration.loader import Declaration
 from declaration.patterns import name_matches
 from scanner.classify import classify, party
 from scanner.model import (
+    STORAGE_LABELS,
     Classification,
     CookieEvent,
     CookieReport,
@@ -321,7 +322,7 @@ class Analysis:
                             Finding(
                                 "pre_consent" if phase == "pre-consent" else "after_reject",
                                 CONSENT_SEVERITY[category],
-                                f"{item.kind}Storage key {item.key} ({category}) written "
+                                f"{STORAGE_LABELS[item.kind]} {item.key} ({category}) written "
                                 + (
                                     "before consent" if phase == "pre-consent" else "after a reject"
                                 ),

@@ -9,6 +9,12 @@ from declaration.constants import PURPOSES
 
 # A cookie the scanner cannot place in a purpose is "unknown".
 CATEGORIES = (*PURPOSES, "unknown")
+# How a report names each kind of storage besides cookies (declaration.constants.STORAGE_KINDS).
+STORAGE_LABELS = {
+    "local": "localStorage key",
+    "session": "sessionStorage key",
+    "indexeddb": "IndexedDB database",
+}
 
 
 @dataclass
@@ -57,12 +63,12 @@ class StoredCookie:
 
 @dataclass
 class StorageItem:
-    """A localStorage or sessionStorage key."""
+    """A localStorage or sessionStorage key, or an IndexedDB database (its name as the key)."""
 
-    kind: str  # "local" or "session"
+    kind: str  # "local", "session" or "indexeddb"
     origin: str
     key: str
-    value_length: int
+    value_length: int  # 0 for an IndexedDB database
     page_url: str
     frame_url: str
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
+from declaration.constants import STORAGE_KINDS
 from scanner.model import CookieEvent, StoredCookie
 
 # Chromium stores at most 400 days; the requested lifetime is kept separately.
@@ -58,22 +59,29 @@ PROBE_JS = r"""
       return set.apply(this, arguments);
     };
   }
-  // The first write of each localStorage / sessionStorage key in this frame, with its stack:
-  // which script stored it. Only the first (as for a cookie's first_seen), and at most
-  // MAX_KEYS keys, so that a page writing on every scroll cannot grow the log.
+  // The first write of each localStorage / sessionStorage key, and the first open of each
+  // IndexedDB database, in this frame, with its stack: which script stored it. Only the first
+  // (as for a cookie's first_seen), and at most MAX_KEYS, so that a page writing on every
+  // scroll cannot grow the log.
   const MAX_KEYS = 1000;
   const written = new Set();
+  const first = (kind, name) => {
+    const key = String(name).slice(0, 1024);
+    if (written.size < MAX_KEYS && !written.has(kind + '|' + key)) {
+      written.add(kind + '|' + key);
+      send('storage', stringify({kind, key, origin: location.origin}));
+    }
+  };
+  // Proxies, like the timers below: they still read as native code to a page's checks.
   if (window.Storage && typeof Storage.prototype.setItem === 'function') {
-    // A proxy, like the timers below: it still reads as native code to a page's checks.
     Storage.prototype.setItem = new Proxy(Storage.prototype.setItem, {apply(target, self, args) {
-      try {
-        const kind = self === window.sessionStorage ? 'session' : 'local';
-        const key = String(args[0]).slice(0, 1024);
-        if (written.size < MAX_KEYS && !written.has(kind + '|' + key)) {
-          written.add(kind + '|' + key);
-          send('storage', stringify({kind, key, origin: location.origin}));
-        }
-      } catch (e) {}
+      try { first(self === window.sessionStorage ? 'session' : 'local', args[0]); } catch (e) {}
+      return Reflect.apply(target, self, args);
+    }});
+  }
+  if (window.IDBFactory && typeof IDBFactory.prototype.open === 'function') {
+    IDBFactory.prototype.open = new Proxy(IDBFactory.prototype.open, {apply(target, self, args) {
+      try { first('indexeddb', args[0]); } catch (e) {}
       return Reflect.apply(target, self, args);
     }});
   }
@@ -411,7 +419,8 @@ def storage_ident(origin: str, kind: str, key: str) -> str:
 
 
 def storage_write(record: dict[str, Any]) -> tuple[str, str] | None:
-    """(storage_ident, setter URL) of a probe record of a Storage.setItem; None otherwise."""
+    """(storage_ident, setter URL) of a probe record of a Storage.setItem or an IndexedDB open;
+    None otherwise."""
     if record.get("kind") != "storage":
         return None
     try:
@@ -421,7 +430,7 @@ def storage_write(record: dict[str, Any]) -> tuple[str, str] | None:
     if not isinstance(data, dict):
         return None
     kind, key, origin = data.get("kind"), data.get("key"), data.get("origin")
-    if kind not in ("local", "session") or not isinstance(key, str) or not isinstance(origin, str):
+    if kind not in STORAGE_KINDS or not isinstance(key, str) or not isinstance(origin, str):
         return None
     frame_url = str(record.get("frame") or "")
     setter = setter_from_stack(str(record.get("stack") or ""), frame_url)

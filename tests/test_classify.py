@@ -319,6 +319,9 @@ def test_declared_storage_must_agree():
     )
     assert classify("cart_state", "example.se", "local", declaration=decl).source == "declared"
     assert classify("cart_state", "example.se", "cookie", declaration=decl).source != "declared"
+    idb = declaration({"name": "shop-offline", "category": "necessary", "storage": "indexeddb"})
+    assert classify("shop-offline", "example.se", "indexeddb", declaration=idb).source == "declared"
+    assert classify("shop-offline", "example.se", "local", declaration=idb).source != "declared"
 
 
 def test_declaration_data_and_plain_lists_are_accepted():

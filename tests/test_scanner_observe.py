@@ -363,6 +363,11 @@ def test_a_storage_record_names_the_script_that_stored_the_key() -> None:
     # Never read as a cookie: the JSON text is not a document.cookie string.
     assert script_cookie_event(record("storage", write), URL, 0) is None
     assert storage_write(record("script", "a=1")) is None
+    opened = {"kind": "indexeddb", "key": "zq_db", "origin": "https://www.example.se"}
+    assert storage_write(record("storage", opened)) == (
+        storage_ident("https://www.example.se", "indexeddb", "zq_db"),
+        "https://tracker.example.com:8443/analytics.js",
+    )
 
 
 @pytest.mark.parametrize(
@@ -407,19 +412,22 @@ def test_the_probe_records_storage_writes_in_a_real_browser(new_context, banner_
           localStorage.setItem('zq_a', '1');
           localStorage.setItem('zq_a', '2');  // the first write only
           sessionStorage.setItem('zq_b', '1');
+          indexedDB.open('zq_c').onsuccess = (e) => e.target.result.close();
+          indexedDB.open('zq_c');  // the first open only
           return [localStorage.getItem('zq_a'), sessionStorage.getItem('zq_b'),
-                  String(Storage.prototype.setItem)];
+                  String(Storage.prototype.setItem), String(IDBFactory.prototype.open)];
         }"""
     )
-    # The page's writes still work, and the hook reads as native code.
+    # The page's writes still work, and the hooks read as native code.
     assert result[:2] == ["2", "1"]
-    assert "[native code]" in result[2]
+    assert "[native code]" in result[2] and "[native code]" in result[3]
     page.evaluate("() => 1")  # a round trip: bindings called before it have been delivered
     writes = [storage_write(r) for r in records if r.get("kind") == "storage"]
     origin = banner_server.url
     assert [w[0] for w in writes if w] == [
         storage_ident(origin, "local", "zq_a"),
         storage_ident(origin, "session", "zq_b"),
+        storage_ident(origin, "indexeddb", "zq_c"),
     ]
 
 
@@ -482,32 +490,26 @@ def test_storage_read_through_a_blank_iframe_is_listed_once(
     assert origins == [report["phases"][0]["pages"][0]["final_url"].rstrip("/")]
 
 
-# A service worker sets a cookie through its own CookieStore: no Set-Cookie, and no page script
-# the probe runs in. The page's image is held until the worker has set it, so the page's load
-# (which the scanner waits for) comes after the cookie is in the jar.
-SW_PAGE = b"""<!doctype html><html><body><p>Shop</p>
-<script>navigator.serviceWorker.register('/sw.js');</script><img src="/hold" alt=""></body></html>"""
-SW_SCRIPT = b"""self.addEventListener('install', () => self.skipWaiting());
-self.addEventListener('activate', (e) => e.waitUntil(
-  cookieStore.set({name: 'sw_uid', value: 'u123', expires: Date.now() + 86400000})
-    .then(() => fetch('/sw-done'))));"""
+# The page's image is held until the page's own script fetches /done, so that the page's load
+# (which the scanner waits for) comes after what the script stored.
+HELD_IMAGE = b'<img src="/hold" alt="">'
 
 
-def service_worker_site(worker_done: threading.Event) -> Serving:
-    """A page whose service worker sets the cookie sw_uid; `worker_done` is set after it."""
+def held_page_site(page: bytes, scripts: dict[str, bytes], done: threading.Event) -> Serving:
+    """`page` at every path but the `scripts`' (JavaScript); /hold answers once /done was asked."""
 
     class Site(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path == "/sw.js":
-                body, kind = SW_SCRIPT, "text/javascript"
-            elif self.path == "/sw-done":
-                worker_done.set()
+            if self.path in scripts:
+                body, kind = scripts[self.path], "text/javascript"
+            elif self.path == "/done":
+                done.set()
                 body, kind = b"ok", "text/plain"
             elif self.path == "/hold":
-                worker_done.wait(10)
+                done.wait(10)
                 body, kind = b"GIF89a", "image/gif"
             else:
-                body, kind = SW_PAGE, "text/html; charset=utf-8"
+                body, kind = page, "text/html; charset=utf-8"
             self.send_response(200)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
@@ -520,21 +522,72 @@ def service_worker_site(worker_done: threading.Event) -> Serving:
     return serve_http(Site)
 
 
+def scan_held_page(
+    page: bytes, scripts: dict[str, bytes], engine: str, chromium: str, out: Path
+) -> dict[str, Any]:
+    """The JSON report of a one-page scan of a held page, once its script has fetched /done."""
+    from scanner.cli import main
+
+    done = threading.Event()
+    with held_page_site(page, scripts, done) as site:
+        args = one_page_scan(f"{site.url}/", chromium, "--engine", engine)
+        assert main([*args, "--json", str(out)]) in (0, 1)
+    assert done.is_set()
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+# A service worker sets a cookie through its own CookieStore: no Set-Cookie, and no page script
+# the probe runs in.
+SW_PAGE = (
+    b"<!doctype html><html><body><p>Shop</p>"
+    b"<script>navigator.serviceWorker.register('/sw.js');</script>" + HELD_IMAGE + b"</body></html>"
+)
+SW_SCRIPT = b"""self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(
+  cookieStore.set({name: 'sw_uid', value: 'u123', expires: Date.now() + 86400000})
+    .then(() => fetch('/done'))));"""
+
+
 @pytest.mark.browser
 def test_a_cookie_only_the_jar_shows_is_reported_from_the_jar(
     scan_engine: str, chromium_path: str, tmp_path: Path
 ) -> None:
-    from scanner.cli import main
-
-    worker_done = threading.Event()
-    out = tmp_path / "scan.json"
-    with service_worker_site(worker_done) as site:
-        args = one_page_scan(f"{site.url}/", chromium_path, "--engine", scan_engine)
-        assert main([*args, "--json", str(out)]) in (0, 1)
-    assert worker_done.is_set()
-    report = json.loads(out.read_text(encoding="utf-8"))
+    scripts = {"/sw.js": SW_SCRIPT}
+    report = scan_held_page(SW_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
     (cookie,) = report["cookies"]
     assert (cookie["name"], cookie["sources"], cookie["setters"]) == ("sw_uid", ["jar"], [])
     assert (cookie["lifetime_class"], cookie["requested_seconds"]) == ("persistent", None)
     assert 86000 <= cookie["stored_seconds"] <= 86400
     assert ("pre_consent", "sw_uid") in {(f["type"], f["cookie"]) for f in report["findings"]}
+
+
+# A push-marketing script keeps its state in IndexedDB, not in cookies or Web Storage.
+IDB_PAGE = (
+    b"<!doctype html><html><body><p>Shop</p><script src='/push-sdk.js'></script>"
+    + HELD_IMAGE
+    + b"</body></html>"
+)
+IDB_SCRIPT = b"""const open = indexedDB.open('ONE_SIGNAL_SDK_DB', 1);
+open.onupgradeneeded = () => open.result.createObjectStore('Options');
+open.onsuccess = () => { open.result.close(); fetch('/done'); };"""
+
+
+@pytest.mark.browser
+def test_an_indexeddb_database_is_reported_with_the_script_that_opened_it(
+    scan_engine: str, chromium_path: str, tmp_path: Path
+) -> None:
+    scripts = {"/push-sdk.js": IDB_SCRIPT}
+    report = scan_held_page(IDB_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
+    (item,) = [s for s in report["storage"] if s["kind"] == "indexeddb"]
+    assert item["key"] == "ONE_SIGNAL_SDK_DB"
+    assert item["setter"].endswith("/push-sdk.js")
+    assert (item["classification"]["category"], item["classification"]["vendor"]) == (
+        "marketing",
+        "OneSignal",
+    )
+    (finding,) = [f for f in report["findings"] if f["cookie"] == "ONE_SIGNAL_SDK_DB"]
+    assert (finding["type"], finding["severity"]) == ("pre_consent", "high")
+    assert finding["message"] == (
+        "IndexedDB database ONE_SIGNAL_SDK_DB (marketing) written before consent"
+    )
+    assert finding["evidence"]["storage"] == "indexeddb"

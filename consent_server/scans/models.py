@@ -90,7 +90,7 @@ class ScanItem(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # cookie, local, session
+    kind: Mapped[str] = mapped_column(String(16))  # cookie, local, session, indexeddb
     name: Mapped[str] = mapped_column(String(512))
     domain: Mapped[str] = mapped_column(String(255))
     party: Mapped[str] = mapped_column(String(8))

@@ -121,7 +121,8 @@ def propose_declaration(scan: Scan) -> str:
         if s.get("party") == "third" and host:
             entry["domain"] = host
         entry["provider"] = cls.get("vendor") or (site.name if s.get("party") == "first" else host)
-        # sessionStorage ends with the tab; localStorage keeps until removed: say how long.
+        # sessionStorage ends with the tab; localStorage and IndexedDB keep until removed: say
+        # how long.
         entry["lifetime"] = (
             "session" if s["kind"] == "session" else (cls.get("typical_lifetime") or "P1Y")
         )

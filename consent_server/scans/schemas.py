@@ -56,7 +56,11 @@ class ScanFindingSchema(Schema):
 class ScanItemSchema(Schema):
     """One cookie or storage item a scan observed."""
 
-    kind = fields.String(metadata={"description": "cookie, localStorage or sessionStorage"})
+    kind = fields.String(
+        metadata={
+            "description": "cookie, local (localStorage), session (sessionStorage) or indexeddb"
+        }
+    )
     name = fields.String()
     domain = fields.String(allow_none=True)
     party = fields.String(allow_none=True)

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from declaration.constants import STORAGE_KINDS
 from scanner.banner import ACCEPT_TEXTS, REJECT_TEXTS
 from scanner.config import ScanConfig
 from scanner.model import (
@@ -85,10 +86,15 @@ def disable_features(*more: str) -> str:
     return "--disable-features=" + ",".join([*UNUSED_FEATURES, *more])
 
 
-STORAGE_JS = """() => {
+STORAGE_JS = """async () => {
   const read = (s) => { try { return Object.keys(s).map((k) => [k, (s.getItem(k) || '').length]); }
                         catch (e) { return []; } };
-  return {origin: location.origin, href: location.href,
+  let indexeddb = [];
+  try {
+    const found = await indexedDB.databases();
+    indexeddb = found.slice(0, 1000).map((d) => [String(d.name).slice(0, 1024), 0]);
+  } catch (e) {}
+  return {origin: location.origin, href: location.href, indexeddb,
           local: read(window.localStorage), session: read(window.sessionStorage)};
 }"""
 LINKS_JS = "() => [...document.querySelectorAll('a[href]')].map((a) => a.href).slice(0, 2000)"
@@ -331,7 +337,7 @@ class Profile(ABC):
                 # An about:blank frame reads its parent's storage (already listed) with the
                 # origin "null"; an opaque origin has no storage of its own.
                 continue
-            for kind in ("local", "session"):
+            for kind in STORAGE_KINDS:
                 for key, length in frame.get(kind) or []:
                     items.append(
                         StorageItem(

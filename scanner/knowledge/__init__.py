@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from declaration.constants import PURPOSES
+from declaration.constants import PURPOSES, STORAGE_KINDS
 from declaration.durations import parse_duration
 from scanner.observe import public_suffix_list
 
@@ -40,7 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CATEGORIES = PURPOSES
-STORAGES = ("cookie", "local", "session")
+STORAGES = ("cookie", *STORAGE_KINDS)
 # Open Cookie Database categories; any other category is skipped and counted.
 OCD_CATEGORIES = {
     "functional": "preferences",
@@ -131,7 +131,7 @@ class KnowledgeEntry:
     name: str | None = None
     pattern: str | None = None
     lifetime: str | None = None  # "session", an ISO-8601 duration, or None (not known / storage)
-    storage: str = "cookie"  # "cookie", "local" or "session"
+    storage: str = "cookie"  # "cookie", "local", "session" or "indexeddb"
     domains: tuple[str, ...] = ()  # registrable domains, or "google.*"; empty = anywhere
     description: str = ""
     example: str | None = None
