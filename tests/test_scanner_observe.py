@@ -34,7 +34,7 @@ from scanner.observe import (
     stored_from_jar,
 )
 from tests.support.browsers import one_page_scan, scan_html
-from tests.support.live import Serving, serve_http
+from tests.support.live import Serving, answer, serve_http
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 URL = "https://www.example.se/shop/item"
@@ -510,11 +510,7 @@ def held_page_site(page: bytes, scripts: dict[str, bytes], done: threading.Event
                 body, kind = b"GIF89a", "image/gif"
             else:
                 body, kind = page, "text/html; charset=utf-8"
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, body, kind)
 
         def log_message(self, *args: object) -> None:
             pass

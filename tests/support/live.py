@@ -50,19 +50,29 @@ class LiveServer(Serving):
         return self
 
 
+def answer(
+    handler: BaseHTTPRequestHandler,
+    body: bytes,
+    content_type: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Send a 200 response with `body` from a request handler."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def serve_html(body: str, headers: tuple[tuple[str, str], ...] = ()) -> Serving:
     """A plain HTTP server on 127.0.0.1 answering every GET with one HTML page."""
     data = body.encode("utf-8")
 
     class Page(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer(self, data, "text/html; charset=utf-8", headers)
 
         def log_message(self, *args: object) -> None:
             pass
