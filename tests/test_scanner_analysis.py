@@ -150,7 +150,11 @@ def test_a_cookie_in_the_jar_that_no_write_explains_is_reported_from_the_jar() -
     )
     config = ScanConfig(url=f"{SITE}/")
     report = build_report(config, [phase], analysis, started=dt.datetime.now(dt.UTC), elapsed=1.0)
-    assert "jar: only in the browser&#x27;s cookie jar, no write seen" in render_html(report)
+    html = render_html(report)
+    assert "jar: only in the browser&#x27;s cookie jar, no write seen" in html
+    # Persistent, but the lifetime it asked for was never seen: not shown as "session".
+    row = html[html.index("<code>sw_uid</code>") :].split("</tr>")[0]
+    assert "not seen" in row and ">session<" not in row
     assert "jar: bara i webbläsarens kakburk" in render_html(report, lang="sv")
 
 

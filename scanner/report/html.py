@@ -139,6 +139,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "stored": "Stored",
         "set_by": "Set by",
         "jar_only": "only in the browser's cookie jar, no write seen",
+        "not_seen": "not seen",
         "refused": "Refused by the browser",
         "reasons": "Reasons",
         "storage": "Local and session storage, IndexedDB",
@@ -204,6 +205,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "stored": "Lagrad",
         "set_by": "Satt av",
         "jar_only": "bara i webbläsarens kakburk, ingen skrivning sedd",
+        "not_seen": "inte sedd",
         "refused": "Nekade av webbläsaren",
         "reasons": "Skäl",
         "storage": "Lokal lagring, sessionslagring och IndexedDB",
@@ -398,11 +400,14 @@ def render_html(report: dict[str, Any], lang: str = "en") -> str:
     for c in report["cookies"]:
         cls = c["classification"]
         set_by = ", ".join(c["setters"][:3]) or (t["jar_only"] if "jar" in c["sources"] else "")
+        asked = c["requested_seconds"]
+        # A persistent cookie seen only in the jar: nobody saw what lifetime it asked for.
+        unseen = asked is None and c["lifetime_class"] == "persistent"
         out.append(
             f"<tr><td><code>{_e(c['name'])}</code></td><td>{_e(c['domain'])}</td>"
             f"<td>{_e(c['party'])}</td><td>{_e(cls['category'])}</td><td>{_e(cls['source'])}{_reason(cls)}</td>"
             f"<td>{_e(cls.get('vendor'))}</td>"
-            f"<td data-v='{c['requested_seconds'] or 0}'>{_days(c['requested_seconds'], t)}</td>"
+            f"<td data-v='{asked or 0}'>{t['not_seen'] if unseen else _days(asked, t)}</td>"
             f"<td data-v='{c['stored_seconds'] or 0}'>{_days(c['stored_seconds'], t)}</td>"
             f"<td>{_e(', '.join(c['phases']))}</td><td>{_e(', '.join(c['sources']))}: "
             f"{_e(set_by)}</td></tr>"
