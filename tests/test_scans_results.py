@@ -95,6 +95,9 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
                     ),
                     cookie("zq_view", "unknown", source="none", seconds=None, vendor=None)
                     | {"classification": {"category": "unknown", "guess": "preferences"}},
+                    # Only in the jar: persistent, its request never seen.
+                    cookie("sw_uid", seconds=None)
+                    | {"lifetime_class": "persistent", "stored_seconds": 86000.0},
                 ],
                 storage=[
                     {
@@ -114,7 +117,7 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
         text = propose_declaration(db.session.get(Scan, scan_id))
     patch = yaml.safe_load(text)
     entries = {e["name"]: e for e in patch["cookies"]}
-    assert set(entries) == {"MUID", "_gcl_au", "csrf", "sid", "_hjSessionStorageTest"}
+    assert set(entries) == {"MUID", "_gcl_au", "csrf", "sid", "_hjSessionStorageTest", "sw_uid"}
     assert entries["MUID"] == {
         "name": "MUID",
         "domain": "ads.example",
@@ -126,6 +129,7 @@ def test_the_proposed_declaration_adds_what_was_undeclared_and_validates(app: Fl
     assert entries["_gcl_au"]["lifetime"] == "P90D" and "domain" not in entries["_gcl_au"]
     assert entries["csrf"]["lifetime"] == "PT1H" and entries["csrf"]["provider"] == "Demo Shop AB"
     assert entries["sid"]["lifetime"] == "session"
+    assert entries["sw_uid"]["lifetime"] == "PT24H"  # what the jar held, rounded up
     assert entries["_hjSessionStorageTest"]["storage"] == "session"
     assert "vpref" in text and "not classified" in text  # left for the owner, commented out
     # A best guess is said beside the entry, never proposed as its category.

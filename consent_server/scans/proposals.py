@@ -110,7 +110,11 @@ def propose_declaration(scan: Scan) -> str:
         entry["provider"] = cls.get("vendor") or (
             site.name if c.get("party") == "first" else c.get("registrable_domain") or c["domain"]
         )
-        entry["lifetime"] = iso_lifetime(c.get("requested_seconds"))
+        asked = c.get("requested_seconds")
+        if asked is None and c.get("lifetime_class") == "persistent":
+            # Seen only in the jar: what it had left is the least it asked for.
+            asked = c.get("stored_seconds")
+        entry["lifetime"] = iso_lifetime(asked)
         add(entry, cls.get("category") or "unknown", cls)
     for s in report.get("storage") or []:
         cls = s.get("classification") or {}
