@@ -101,8 +101,9 @@ def _jar_events(phase: PhaseResult) -> Iterable[CookieEvent]:
                 secure=cookie.secure,
                 http_only=cookie.http_only,
                 same_site=cookie.same_site,
+                # The jar holds the expiry it stored (at most 400 days), not the one asked for:
+                # no requested lifetime, only whether there is one.
                 jar_persistent=cookie.expires is not None,
-                # The jar holds the expiry it stored (at most 400 days), not the one asked for.
                 at=phase.action_at or 0.0,
             )
 
