@@ -496,10 +496,15 @@ HELD_IMAGE = b'<img src="/hold" alt="">'
 
 
 def held_page_site(page: bytes, scripts: dict[str, bytes], done: threading.Event) -> Serving:
-    """`page` at every path but the `scripts`' (JavaScript); /hold answers once /done was asked."""
+    """`page` at every path but the `scripts`' (JavaScript); /hold answers once /done was asked;
+    /set-cookie?name=value answers with that cookie for an hour."""
 
     class Site(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path.startswith("/set-cookie?"):
+                cookie = self.path.split("?", 1)[1] + "; Max-Age=3600; Path=/"
+                answer(self, b"ok", "text/plain", (("Set-Cookie", cookie),))
+                return
             if self.path in scripts:
                 body, kind = scripts[self.path], "text/javascript"
             elif self.path == "/done":
@@ -555,6 +560,25 @@ def test_a_cookie_only_the_jar_shows_is_reported_from_the_jar(
     assert (cookie["lifetime_class"], cookie["requested_seconds"]) == ("persistent", None)
     assert 86000 <= cookie["stored_seconds"] <= 86400
     assert ("pre_consent", "sw_uid") in {(f["type"], f["cookie"]) for f in report["findings"]}
+
+
+# A service worker's own fetch gets a Set-Cookie. Playwright sees the worker's responses;
+# Selenium's engine does not, and the jar still shows the cookie.
+SW_FETCH_SCRIPT = b"""self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(
+  fetch('/set-cookie?swf_id=1').then(() => fetch('/done'))));"""
+
+
+@pytest.mark.browser
+def test_a_cookie_from_a_service_workers_fetch_is_reported_by_each_engine(
+    scan_engine: str, chromium_path: str, tmp_path: Path
+) -> None:
+    scripts = {"/sw.js": SW_FETCH_SCRIPT}
+    report = scan_held_page(SW_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
+    (cookie,) = report["cookies"]
+    assert (cookie["name"], cookie["lifetime_class"]) == ("swf_id", "persistent")
+    seen = {"playwright": (["header"], 3600.0), "selenium": (["jar"], None)}[scan_engine]
+    assert (cookie["sources"], cookie["requested_seconds"]) == seen
 
 
 # A push-marketing script keeps its state in IndexedDB, not in cookies or Web Storage.
