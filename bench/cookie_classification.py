@@ -58,6 +58,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from declaration.constants import PURPOSES
 from scanner.classify import classify
 from scanner.knowledge import KnowledgeBase
 
@@ -226,7 +227,7 @@ def load_second_reading(path: Path | None) -> dict[str, str]:
         return {}
     with path.open(newline="", encoding="utf-8") as fh:
         reading = {row["id"].strip(): row["purpose"].strip() for row in csv.DictReader(fh)}
-    unexpected = set(reading.values()) - set(PREDICTIONS[:-1])
+    unexpected = set(reading.values()) - set(PURPOSES)
     if unexpected:
         raise ValueError(f"{path}: purposes must be our four, not {sorted(unexpected)}")
     return reading

@@ -278,7 +278,7 @@ class Analysis:
                     if key in set_at:
                         start = set_at[key]
                     elif "jar" in report.sources:
-                        start = time.time()  # no write seen: the lifetime it has left, at least
+                        start = time.time()  # no write seen: what it has left as the scan ends
                     else:
                         continue
                     # Whole seconds: the clocks of browser and scanner differ by milliseconds.

@@ -137,7 +137,7 @@ def test_a_cookie_in_the_jar_that_no_write_explains_is_reported_from_the_jar() -
     sw = analysis.cookies[("sw_uid", "www.example.se")]
     assert (sw.sources, sw.setters, sw.pages) == (["jar"], [], [f"{SITE}/"])
     assert (sw.lifetime_class, sw.requested_seconds) == ("persistent", None)
-    assert 86390 <= sw.stored_seconds <= 86400  # what it had left when the scan read it
+    assert 86390 <= sw.stored_seconds <= 86400  # what it had left when the scan ended
     assert (sw.first_seen["source"], sw.first_seen["setter"]) == ("jar", None)
     assert sw.classification.guess is None  # persistent: no session-cookie guess
     tab = analysis.cookies[("sw_tab", "www.example.se")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -523,18 +524,23 @@ def held_page_site(page: bytes, scripts: dict[str, bytes], done: threading.Event
     return serve_http(Site)
 
 
+@pytest.fixture
 def scan_held_page(
-    page: bytes, scripts: dict[str, bytes], engine: str, chromium: str, out: Path
-) -> dict[str, Any]:
-    """The JSON report of a one-page scan of a held page, once its script has fetched /done."""
+    scan_engine: str, chromium_path: str, tmp_path: Path
+) -> Callable[[bytes, dict[str, bytes]], dict[str, Any]]:
+    """Scan a held page with each engine: the JSON report, once its script fetched /done."""
     from scanner.cli import main
 
-    done = threading.Event()
-    with held_page_site(page, scripts, done) as site:
-        args = one_page_scan(f"{site.url}/", chromium, "--engine", engine)
-        assert main([*args, "--json", str(out)]) in (0, 1)
-    assert done.is_set()
-    return json.loads(out.read_text(encoding="utf-8"))
+    def scan(page: bytes, scripts: dict[str, bytes]) -> dict[str, Any]:
+        done = threading.Event()
+        out = tmp_path / "scan.json"
+        with held_page_site(page, scripts, done) as site:
+            args = one_page_scan(f"{site.url}/", chromium_path, "--engine", scan_engine)
+            assert main([*args, "--json", str(out)]) in (0, 1)
+        assert done.is_set()
+        return json.loads(out.read_text(encoding="utf-8"))
+
+    return scan
 
 
 # A service worker sets a cookie through its own CookieStore: no Set-Cookie, and no page script
@@ -550,11 +556,8 @@ self.addEventListener('activate', (e) => e.waitUntil(
 
 
 @pytest.mark.browser
-def test_a_cookie_only_the_jar_shows_is_reported_from_the_jar(
-    scan_engine: str, chromium_path: str, tmp_path: Path
-) -> None:
-    scripts = {"/sw.js": SW_SCRIPT}
-    report = scan_held_page(SW_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
+def test_a_cookie_only_the_jar_shows_is_reported_from_the_jar(scan_held_page) -> None:
+    report = scan_held_page(SW_PAGE, {"/sw.js": SW_SCRIPT})
     (cookie,) = report["cookies"]
     assert (cookie["name"], cookie["sources"], cookie["setters"]) == ("sw_uid", ["jar"], [])
     assert (cookie["lifetime_class"], cookie["requested_seconds"]) == ("persistent", None)
@@ -571,10 +574,9 @@ self.addEventListener('activate', (e) => e.waitUntil(
 
 @pytest.mark.browser
 def test_a_cookie_from_a_service_workers_fetch_is_reported_by_each_engine(
-    scan_engine: str, chromium_path: str, tmp_path: Path
+    scan_held_page, scan_engine: str
 ) -> None:
-    scripts = {"/sw.js": SW_FETCH_SCRIPT}
-    report = scan_held_page(SW_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
+    report = scan_held_page(SW_PAGE, {"/sw.js": SW_FETCH_SCRIPT})
     (cookie,) = report["cookies"]
     assert (cookie["name"], cookie["lifetime_class"]) == ("swf_id", "persistent")
     seen = {"playwright": (["header"], 3600.0), "selenium": (["jar"], None)}[scan_engine]
@@ -593,11 +595,8 @@ open.onsuccess = () => { open.result.close(); fetch('/done'); };"""
 
 
 @pytest.mark.browser
-def test_an_indexeddb_database_is_reported_with_the_script_that_opened_it(
-    scan_engine: str, chromium_path: str, tmp_path: Path
-) -> None:
-    scripts = {"/push-sdk.js": IDB_SCRIPT}
-    report = scan_held_page(IDB_PAGE, scripts, scan_engine, chromium_path, tmp_path / "scan.json")
+def test_an_indexeddb_database_is_reported_with_the_script_that_opened_it(scan_held_page) -> None:
+    report = scan_held_page(IDB_PAGE, {"/push-sdk.js": IDB_SCRIPT})
     (item,) = [s for s in report["storage"] if s["kind"] == "indexeddb"]
     assert item["key"] == "ONE_SIGNAL_SDK_DB"
     assert item["setter"].endswith("/push-sdk.js")
